@@ -1,0 +1,508 @@
+//! The command line: `helm safe-rollback RELEASE [REVISION] [flags]`.
+//!
+//! We are a drop-in for `helm rollback`, so helm's flags are not ours to validate: whatever we do
+//! not own is handed to helm unchanged and helm stays the judge of it. We only need to know which
+//! of helm's flags take a value (to find the positional arguments) and which are global (to pass
+//! them to the `helm history`/`helm get` calls we make ourselves, and to translate them for
+//! kubectl). Our own flags are parsed by clap.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Parser, ValueEnum};
+
+/// Helm's global flags that take a value (helm 3.17 and helm 4), as `name` without dashes.
+const HELM_GLOBAL_VALUE_FLAGS: &[&str] = &[
+    "burst-limit",
+    "content-cache",
+    "kube-apiserver",
+    "kube-as-group",
+    "kube-as-user",
+    "kube-ca-file",
+    "kube-context",
+    "kube-tls-server-name",
+    "kube-token",
+    "kubeconfig",
+    "namespace",
+    "qps",
+    "registry-config",
+    "repository-cache",
+    "repository-config",
+];
+const HELM_GLOBAL_BOOL_FLAGS: &[&str] = &["debug", "kube-insecure-skip-tls-verify"];
+/// `helm rollback`'s own flags that take a separate value. Flags with an optional value in
+/// helm 4 (`--wait`, `--dry-run`, `--server-side`) only take it as `--flag=value`, as in pflag.
+const HELM_ROLLBACK_VALUE_FLAGS: &[&str] = &["history-max", "timeout"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// Flags that belong to helm-safe-rollback itself.
+#[derive(Debug, Parser)]
+#[command(
+    name = "helm safe-rollback",
+    override_usage = "helm safe-rollback RELEASE [REVISION] [flags]",
+    about = "Roll back a release like `helm rollback`, then explain the failure and clean up what it left.",
+    long_about = "This command rolls back a release to a previous revision with the native `helm rollback`,\n\
+after recording the release's history, manifests and the identity of every live object in a\n\
+journal. If the rollback fails, the real error is shown first with helm's cleanup noise collapsed,\n\
+and objects that the failed rollback provably created (absent before, present now, owned by this\n\
+release) are listed - or deleted when --cleanup-on-fail is given. Nothing that existed before the\n\
+rollback, and nothing owned by someone else, is ever deleted.\n\n\
+The first argument is the release name; the second is a revision number. If omitted or 0, it\n\
+rolls back to the previous release.",
+    after_help = "Every `helm rollback` flag (--cleanup-on-fail, --dry-run, --force, --history-max,\n\
+--no-hooks, --recreate-pods, --timeout, --wait, --wait-for-jobs, and helm 4's --server-side,\n\
+--force-conflicts, --force-replace …) and helm's global flags (-n/--namespace, --kube-context,\n\
+--kubeconfig, --kube-apiserver, --kube-token, --kube-as-user, --kube-as-group, --kube-ca-file,\n\
+--kube-insecure-skip-tls-verify, --kube-tls-server-name, --debug …) are accepted and passed to\n\
+helm unchanged. HELM_BIN, HELM_NAMESPACE, HELM_KUBECONTEXT, HELM_DEBUG, KUBECONFIG and the other\n\
+HELM_* variables are honoured as helm does.\n\n\
+Exit codes: 0 success; helm's own code when the rollback fails; 2 usage error; 3 nothing was\n\
+attempted (unknown release or revision, unreachable cluster, missing helm or kubectl);\n\
+4 cleanup was attempted and did not complete.",
+    disable_version_flag = true
+)]
+pub struct OwnFlags {
+    /// Report format: `text` for humans, `json` for scripts (stdout then holds one JSON document).
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Never delete anything after a failed rollback, even with --cleanup-on-fail; only report.
+    #[arg(long)]
+    pub no_reconcile: bool,
+    /// Where journals are written [default: $XDG_STATE_HOME/helm-safe-rollback].
+    #[arg(long, value_name = "DIR", env = "HELM_SAFE_ROLLBACK_JOURNAL_DIR")]
+    pub journal_dir: Option<PathBuf>,
+    /// The kubectl binary to use.
+    #[arg(long, value_name = "PATH", env = "KUBECTL", default_value = "kubectl")]
+    pub kubectl: PathBuf,
+    /// The helm binary to use (helm sets HELM_BIN for plugins).
+    #[arg(long, value_name = "PATH", env = "HELM_BIN", default_value = "helm")]
+    pub helm: PathBuf,
+}
+
+const OWN_VALUE_FLAGS: &[&str] = &["output", "journal-dir", "kubectl", "helm"];
+const OWN_BOOL_FLAGS: &[&str] = &["no-reconcile", "help"];
+
+/// The connection settings helm and kubectl must share, from flags or helm's environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KubeSettings {
+    pub namespace: Option<String>,
+    pub kube_context: Option<String>,
+    pub kubeconfig: Option<String>,
+    pub kube_apiserver: Option<String>,
+    pub kube_token: Option<String>,
+    pub kube_as_user: Option<String>,
+    pub kube_as_groups: Vec<String>,
+    pub kube_ca_file: Option<String>,
+    pub kube_insecure_skip_tls_verify: bool,
+    pub kube_tls_server_name: Option<String>,
+    pub debug: bool,
+}
+
+impl KubeSettings {
+    /// kubectl's spelling of the same connection (namespace excluded: it is per call).
+    pub fn kubectl_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut push = |flag: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                args.push(format!("--{flag}={v}"));
+            }
+        };
+        push("context", &self.kube_context);
+        push("kubeconfig", &self.kubeconfig);
+        push("server", &self.kube_apiserver);
+        push("token", &self.kube_token);
+        push("as", &self.kube_as_user);
+        push("certificate-authority", &self.kube_ca_file);
+        push("tls-server-name", &self.kube_tls_server_name);
+        for group in &self.kube_as_groups {
+            args.push(format!("--as-group={group}"));
+        }
+        if self.kube_insecure_skip_tls_verify {
+            args.push("--insecure-skip-tls-verify=true".into());
+        }
+        args
+    }
+}
+
+#[derive(Debug)]
+pub struct Invocation {
+    pub release: String,
+    /// `None` means "the previous revision", as for helm (omitted or 0).
+    pub revision: Option<u64>,
+    pub own: OwnFlags,
+    pub kube: KubeSettings,
+    /// Helm's global flags as the user wrote them, for every helm call we make.
+    pub helm_global_args: Vec<String>,
+    /// `helm rollback` flags as the user wrote them, for the rollback only.
+    pub rollback_args: Vec<String>,
+    pub cleanup_on_fail: bool,
+}
+
+pub enum Parsed {
+    Run(Box<Invocation>),
+    /// `--help`: print this and exit 0.
+    Help(String),
+}
+
+/// Splits argv (without the program name) into ours and helm's, and reads helm's environment.
+pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed> {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| anyhow::anyhow!("argument is not valid UTF-8: {a:?}"))
+        })
+        .collect::<Result<_>>()?;
+    let mut own = vec!["helm safe-rollback".to_string()];
+    let mut helm_global_args = Vec::new();
+    let mut rollback_args = Vec::new();
+    let mut positionals = Vec::new();
+    let mut iter = args.into_iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            positionals.extend(iter.by_ref());
+            break;
+        }
+        let Some(flag) = flag_name(&arg) else {
+            positionals.push(arg);
+            continue;
+        };
+        let has_inline_value = arg.contains('=') || is_short_with_value(&arg);
+        let (bucket, takes_value) = if flag == "h" || OWN_BOOL_FLAGS.contains(&flag.as_str()) {
+            (&mut own, false)
+        } else if flag == "o" || OWN_VALUE_FLAGS.contains(&flag.as_str()) {
+            (&mut own, true)
+        } else if HELM_GLOBAL_VALUE_FLAGS.contains(&flag.as_str()) || flag == "n" {
+            (&mut helm_global_args, true)
+        } else if HELM_GLOBAL_BOOL_FLAGS.contains(&flag.as_str()) {
+            (&mut helm_global_args, false)
+        } else {
+            (
+                &mut rollback_args,
+                HELM_ROLLBACK_VALUE_FLAGS.contains(&flag.as_str()),
+            )
+        };
+        bucket.push(arg);
+        if takes_value && !has_inline_value {
+            match iter.next() {
+                Some(value) => bucket.push(value),
+                None => bail!(
+                    "flag needs an argument: {flag_display}",
+                    flag_display = dashed(&flag)
+                ),
+            }
+        }
+    }
+    if own.iter().any(|a| a == "--help" || a == "-h") {
+        use clap::CommandFactory;
+        return Ok(Parsed::Help(
+            OwnFlags::command().render_long_help().to_string(),
+        ));
+    }
+    let own = OwnFlags::try_parse_from(&own).map_err(|e| {
+        let rendered = e.render().to_string();
+        anyhow::anyhow!(
+            "{}",
+            rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid flag")
+                .trim_start_matches("error: ")
+        )
+    })?;
+    let (release, revision) = match positionals.as_slice() {
+        [] => bail!("\"helm safe-rollback\" requires at least 1 argument: RELEASE [REVISION]"),
+        [release] => (release.clone(), None),
+        [release, revision] => (release.clone(), parse_revision(revision)?),
+        _ => bail!("\"helm safe-rollback\" accepts at most 2 arguments: RELEASE [REVISION]"),
+    };
+    validate_release_name(&release)?;
+    let kube = kube_settings(&helm_global_args, env);
+    let cleanup_on_fail = rollback_args.iter().any(|a| {
+        a == "--cleanup-on-fail" || a == "--cleanup-on-fail=true" || a == "--cleanup-on-fail=1"
+    });
+    Ok(Parsed::Run(Box::new(Invocation {
+        release,
+        revision,
+        own,
+        kube,
+        helm_global_args,
+        rollback_args,
+        cleanup_on_fail,
+    })))
+}
+
+/// `--name=value` → `name`, `-n` → `n`, `-nfoo` → `n`, `value` → None.
+fn flag_name(arg: &str) -> Option<String> {
+    if let Some(long) = arg.strip_prefix("--") {
+        return Some(long.split('=').next().unwrap_or("").to_string());
+    }
+    let short = arg.strip_prefix('-')?;
+    let first = short.chars().next()?;
+    if first.is_ascii_digit() {
+        // `-1` is a (bad) revision, not a flag.
+        return None;
+    }
+    Some(first.to_string())
+}
+
+fn is_short_with_value(arg: &str) -> bool {
+    !arg.starts_with("--") && arg.len() > 2
+}
+
+fn dashed(flag: &str) -> String {
+    if flag.len() == 1 {
+        format!("-{flag}")
+    } else {
+        format!("--{flag}")
+    }
+}
+
+fn parse_revision(text: &str) -> Result<Option<u64>> {
+    match text.parse::<i64>() {
+        Ok(0) => Ok(None),
+        Ok(n) if n > 0 => Ok(Some(n as u64)),
+        Ok(_) => bail!(
+            "invalid revision {text:?}: must be a positive number, or 0 for the previous revision"
+        ),
+        Err(_) => bail!("invalid revision {text:?}: not a number"),
+    }
+}
+
+/// Helm's own rule (pkg/chartutil ValidateReleaseName): a DNS-1123 subdomain of at most 53
+/// characters. Checking it here keeps odd names out of journal paths and kubectl arguments.
+fn validate_release_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 53
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !valid {
+        bail!("invalid release name {name:?}: must be a lowercase RFC 1123 subdomain of at most 53 characters");
+    }
+    Ok(())
+}
+
+/// Reads helm's global settings the way helm does: flag first, then `HELM_*` environment.
+fn kube_settings(global_args: &[String], env: &dyn Fn(&str) -> Option<String>) -> KubeSettings {
+    let flag = |name: &str| flag_values(global_args, name).pop();
+    let env_nonempty = |key: &str| env(key).filter(|v| !v.is_empty());
+    let env_true =
+        |key: &str| env(key).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "TRUE" | "True"));
+    let mut groups = flag_values(global_args, "kube-as-group");
+    if groups.is_empty() {
+        if let Some(list) = env_nonempty("HELM_KUBEASGROUPS") {
+            groups = list
+                .split(',')
+                .map(|g| g.trim().to_string())
+                .filter(|g| !g.is_empty())
+                .collect();
+        }
+    }
+    KubeSettings {
+        namespace: flag("namespace")
+            .or_else(|| flag("n"))
+            .or_else(|| env_nonempty("HELM_NAMESPACE")),
+        kube_context: flag("kube-context").or_else(|| env_nonempty("HELM_KUBECONTEXT")),
+        kubeconfig: flag("kubeconfig"),
+        kube_apiserver: flag("kube-apiserver").or_else(|| env_nonempty("HELM_KUBEAPISERVER")),
+        kube_token: flag("kube-token").or_else(|| env_nonempty("HELM_KUBETOKEN")),
+        kube_as_user: flag("kube-as-user").or_else(|| env_nonempty("HELM_KUBEASUSER")),
+        kube_as_groups: groups,
+        kube_ca_file: flag("kube-ca-file").or_else(|| env_nonempty("HELM_KUBECAFILE")),
+        kube_insecure_skip_tls_verify: flag("kube-insecure-skip-tls-verify")
+            .map(|v| v != "false")
+            .unwrap_or_else(|| env_true("HELM_KUBEINSECURE_SKIP_TLS_VERIFY")),
+        kube_tls_server_name: flag("kube-tls-server-name")
+            .or_else(|| env_nonempty("HELM_KUBETLS_SERVER_NAME")),
+        debug: flag("debug")
+            .map(|v| v != "false")
+            .unwrap_or_else(|| env_true("HELM_DEBUG")),
+    }
+}
+
+/// All values given for a flag, in order; a boolean flag without a value yields "true".
+fn flag_values(args: &[String], name: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        if flag_name(arg).as_deref() == Some(name) {
+            if let Some((_, v)) = arg.split_once('=') {
+                values.push(v.to_string());
+            } else if is_short_with_value(arg) {
+                values.push(arg[2..].to_string());
+            } else if HELM_GLOBAL_BOOL_FLAGS.contains(&name) {
+                values.push("true".into());
+            } else if let Some(v) = args.get(i + 1) {
+                values.push(v.clone());
+                i += 1;
+            }
+        }
+        i += 1;
+    }
+    values
+}
+
+/// Redacts the values of flags that carry credentials, for the journal and debug output.
+pub fn redact(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut hide_next = false;
+    for arg in args {
+        if hide_next {
+            out.push("<redacted>".to_string());
+            hide_next = false;
+            continue;
+        }
+        match arg.split_once('=') {
+            Some((flag, _)) if flag == "--kube-token" => out.push(format!("{flag}=<redacted>")),
+            _ => {
+                hide_next = arg == "--kube-token";
+                out.push(arg.clone());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Parsed> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        parse(args.iter().map(OsString::from).collect(), &lookup)
+    }
+
+    fn invocation(args: &[&str]) -> Invocation {
+        match parse_with(args, &[]).unwrap() {
+            Parsed::Run(inv) => *inv,
+            Parsed::Help(_) => panic!("help"),
+        }
+    }
+
+    #[test]
+    fn splits_ours_helms_globals_and_rollback_flags() {
+        let inv = invocation(&[
+            "-n",
+            "team",
+            "web",
+            "--timeout",
+            "5m",
+            "3",
+            "--cleanup-on-fail",
+            "--output",
+            "json",
+            "--kube-context=prod",
+            "--wait",
+            "--no-reconcile",
+        ]);
+        assert_eq!(inv.release, "web");
+        assert_eq!(inv.revision, Some(3));
+        assert_eq!(inv.own.output, OutputFormat::Json);
+        assert!(inv.own.no_reconcile);
+        assert_eq!(inv.helm_global_args, ["-n", "team", "--kube-context=prod"]);
+        assert_eq!(
+            inv.rollback_args,
+            ["--timeout", "5m", "--cleanup-on-fail", "--wait"]
+        );
+        assert!(inv.cleanup_on_fail);
+        assert_eq!(inv.kube.namespace.as_deref(), Some("team"));
+        assert_eq!(inv.kube.kube_context.as_deref(), Some("prod"));
+    }
+
+    #[test]
+    fn revision_zero_or_none_means_previous() {
+        assert_eq!(invocation(&["web"]).revision, None);
+        assert_eq!(invocation(&["web", "0"]).revision, None);
+    }
+
+    #[test]
+    fn bad_revisions_and_names_are_one_line_errors() {
+        for (args, expected) in [
+            (&["web", "-1"][..], "must be a positive number"),
+            (&["web", "two"][..], "not a number"),
+            (&["Web_1"][..], "invalid release name"),
+            (&[][..], "requires at least 1 argument"),
+            (&["a", "1", "2"][..], "at most 2 arguments"),
+            (&["a", "--output", "yaml"][..], "invalid value 'yaml'"),
+            (&["a", "--timeout"][..], "flag needs an argument: --timeout"),
+        ] {
+            let err = parse_with(args, &[]).err().unwrap().to_string();
+            assert!(err.contains(expected), "{args:?}: {err}");
+            assert!(!err.contains('\n'), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn helm_environment_fills_what_flags_do_not_say() {
+        let env = [
+            ("HELM_NAMESPACE", "from-env"),
+            ("HELM_KUBECONTEXT", "ctx"),
+            ("HELM_DEBUG", "true"),
+            ("HELM_KUBEASGROUPS", "a, b"),
+        ];
+        let Parsed::Run(inv) = parse_with(&["web"], &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(inv.kube.namespace.as_deref(), Some("from-env"));
+        assert_eq!(inv.kube.kube_context.as_deref(), Some("ctx"));
+        assert!(inv.kube.debug);
+        assert_eq!(inv.kube.kube_as_groups, ["a", "b"]);
+        let Parsed::Run(inv) = parse_with(&["web", "--namespace=flag"], &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(inv.kube.namespace.as_deref(), Some("flag"));
+    }
+
+    #[test]
+    fn kubectl_gets_the_same_connection() {
+        let inv = invocation(&[
+            "web",
+            "--kube-apiserver",
+            "https://x",
+            "--kube-token=t",
+            "--kube-insecure-skip-tls-verify",
+        ]);
+        assert_eq!(
+            inv.kube.kubectl_args(),
+            [
+                "--server=https://x",
+                "--token=t",
+                "--insecure-skip-tls-verify=true"
+            ]
+        );
+    }
+
+    #[test]
+    fn help_is_ours() {
+        let Parsed::Help(text) = parse_with(&["--help"], &[]).unwrap() else {
+            panic!()
+        };
+        assert!(text.contains("helm safe-rollback RELEASE [REVISION]"));
+        assert!(text.contains("--cleanup-on-fail"));
+    }
+
+    #[test]
+    fn tokens_are_redacted() {
+        let args: Vec<String> = ["--kube-token", "s3cret", "--kube-token=s3cret", "-n", "x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let redacted = redact(&args).join(" ");
+        assert!(!redacted.contains("s3cret"));
+        assert!(redacted.contains("-n x"));
+    }
+}

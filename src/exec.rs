@@ -1,0 +1,168 @@
+//! The one place that starts processes.
+//!
+//! helm and kubectl are the only programs we run, and every run goes through here, so that the
+//! rest of the code deals in plain data and the failure modes of spawning (missing binary, not
+//! executable, killed by a signal, flooding stderr) are handled once.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+
+use anyhow::{anyhow, Result};
+
+/// How many child processes this run started; the benchmarks report it.
+static SPAWNED: AtomicUsize = AtomicUsize::new(0);
+
+pub fn spawned_count() -> usize {
+    SPAWNED.load(Ordering::Relaxed)
+}
+
+/// Helm's stderr is kept for classification up to this size; beyond it we keep streaming to the
+/// user but stop remembering, so a runaway child cannot exhaust our memory.
+pub const CAPTURE_LIMIT: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// `None` when the child was killed by a signal.
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Bytes of stderr that were streamed but not kept (see [`CAPTURE_LIMIT`]).
+    pub stderr_dropped: usize,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The last `Error:` line, or the last non-empty line: what a one-line message should quote.
+    pub fn error_line(&self) -> String {
+        let text = String::from_utf8_lossy(&self.stderr);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("Error: "))
+            .or(lines.last().copied())
+            .map(str::to_string)
+            .unwrap_or_else(|| describe_status(self.code, self.signal))
+    }
+}
+
+fn describe_status(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (_, Some(sig)) => format!("killed by signal {sig}"),
+        (Some(code), _) => format!("exited with code {code} and printed nothing"),
+        _ => "ended without an exit code".into(),
+    }
+}
+
+/// Runs a program to completion and captures its output.
+pub fn capture(program: &Path, args: &[String]) -> Result<Output> {
+    SPAWNED.fetch_add(1, Ordering::Relaxed);
+    let output = duct::cmd(program, args)
+        .stdin_null()
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| spawn_error(program, e))?;
+    let (code, signal) = status_parts(output.status);
+    Ok(Output {
+        stdout: output.stdout,
+        stderr: output.stderr,
+        code,
+        signal,
+        stderr_dropped: 0,
+    })
+}
+
+/// Where a streamed child's stdout is echoed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Echo {
+    Stdout,
+    Stderr,
+}
+
+/// Runs a program with its output echoed live (stdout to `stdout_echo`, stderr to our stderr)
+/// and captured at the same time.
+pub fn stream(program: &Path, args: &[String], stdout_echo: Echo) -> Result<Output> {
+    SPAWNED.fetch_add(1, Ordering::Relaxed);
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| spawn_error(program, e))?;
+    let child_stdout = child.stdout.take().expect("piped stdout");
+    let child_stderr = child.stderr.take().expect("piped stderr");
+    let (stdout, stderr) = thread::scope(|scope| {
+        let out = scope.spawn(move || tee(child_stdout, stdout_echo));
+        let err = scope.spawn(move || tee(child_stderr, Echo::Stderr));
+        (
+            out.join().expect("stdout tee"),
+            err.join().expect("stderr tee"),
+        )
+    });
+    let status = child.wait()?;
+    let (code, signal) = status_parts(status);
+    Ok(Output {
+        stdout: stdout.0,
+        stderr: stderr.0,
+        code,
+        signal,
+        stderr_dropped: stderr.1,
+    })
+}
+
+fn tee(mut from: impl Read, echo: Echo) -> (Vec<u8>, usize) {
+    let mut kept = Vec::new();
+    let mut dropped = 0;
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let chunk = &buffer[..n];
+        // The user must see helm's output even when we cannot write it (a closed pipe): keep
+        // reading so the child never blocks on a full pipe.
+        let _ = match echo {
+            Echo::Stdout => std::io::stdout().lock().write_all(chunk),
+            Echo::Stderr => std::io::stderr().lock().write_all(chunk),
+        };
+        let room = CAPTURE_LIMIT.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..n.min(room)]);
+        dropped += n - n.min(room);
+    }
+    (kept, dropped)
+}
+
+fn status_parts(status: ExitStatus) -> (Option<i32>, Option<i32>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        (status.code(), status.signal())
+    }
+    #[cfg(not(unix))]
+    {
+        (status.code(), None)
+    }
+}
+
+fn spawn_error(program: &Path, error: std::io::Error) -> anyhow::Error {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => anyhow!("{} not found", program.display()),
+        std::io::ErrorKind::PermissionDenied => {
+            anyhow!("{} is not executable", program.display())
+        }
+        _ => anyhow!("cannot run {}: {error}", program.display()),
+    }
+}

@@ -1,0 +1,189 @@
+//! The on-disk record of one attempt: written before the rollback runs, completed after.
+//!
+//! If we are killed half-way, the journal is what tells the next run (or a human at 3 a.m.)
+//! what the cluster looked like before. Writes are atomic (write a sibling, fsync, rename), files
+//! are private (0600 in 0700 directories), and only identities are stored, never object data.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::capture::Snapshot;
+use crate::classify::Finding;
+use crate::model::LiveObject;
+use crate::reconcile::Plan;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// The pre-state is recorded; the rollback may or may not have started.
+    Captured,
+    /// Rollback, reconcile and report are done.
+    Completed,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RollbackRecord {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration_ms: u128,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Action {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub uid: String,
+    pub action: String,
+    pub result: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Record {
+    pub schema: u32,
+    pub tool_version: &'static str,
+    pub state: State,
+    pub pid: u32,
+    /// helm's arguments with credentials redacted.
+    pub helm_args: Vec<String>,
+    pub snapshot: Snapshot,
+    pub rollback: Option<RollbackRecord>,
+    pub live_after: Option<Vec<LiveObject>>,
+    pub plan: Option<Plan>,
+    pub actions: Vec<Action>,
+    pub finished_at: Option<String>,
+}
+
+/// `$XDG_STATE_HOME/helm-safe-rollback`, else `~/.local/state/helm-safe-rollback`.
+pub fn default_dir(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
+    if let Some(state) = env("XDG_STATE_HOME").filter(|s| !s.is_empty()) {
+        return Ok(PathBuf::from(state).join("helm-safe-rollback"));
+    }
+    match env("HOME").filter(|s| !s.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".local/state/helm-safe-rollback")),
+        None => bail!("cannot find a place for the journal: set XDG_STATE_HOME or --journal-dir"),
+    }
+}
+
+pub struct Journal {
+    pub path: PathBuf,
+}
+
+impl Journal {
+    /// Chooses the journal file for a new attempt: `DIR/NAMESPACE/RELEASE/TIMESTAMP-PID.json`.
+    pub fn create(dir: &Path, namespace: &str, release: &str) -> Result<Journal> {
+        for part in [namespace, release] {
+            if !is_safe_component(part) {
+                bail!("refusing to use {part:?} in a journal path");
+            }
+        }
+        let folder = dir.join(namespace).join(release);
+        create_private_dirs(&folder)
+            .with_context(|| format!("cannot create journal directory {}", folder.display()))?;
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%S%.3fZ")
+            .to_string();
+        let path = folder.join(format!("{stamp}-{}.json", std::process::id()));
+        Ok(Journal { path })
+    }
+
+    pub fn write(&self, record: &Record) -> Result<()> {
+        let json = serde_json::to_vec_pretty(record)?;
+        let temporary = self.path.with_extension("json.tmp");
+        let mut file = private_file(&temporary)
+            .with_context(|| format!("cannot write journal {}", temporary.display()))?;
+        file.write_all(&json)?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        fs::rename(&temporary, &self.path)
+            .with_context(|| format!("cannot write journal {}", self.path.display()))?;
+        Ok(())
+    }
+}
+
+/// Release names and namespaces are DNS-1123 names; anything else could climb out of the state
+/// directory.
+fn is_safe_component(part: &str) -> bool {
+    !part.is_empty()
+        && part != "."
+        && part != ".."
+        && part
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+}
+
+#[cfg(unix)]
+fn create_private_dirs(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)?;
+    // `mode` applies only to directories it creates; the leaf must be private even if it existed.
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(not(unix))]
+fn create_private_dirs(path: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(path)
+}
+
+fn private_file(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_cannot_escape_the_state_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["..", "a/b", "", "."] {
+            assert!(Journal::create(dir.path(), "ns", bad).is_err(), "{bad:?}");
+            assert!(Journal::create(dir.path(), bad, "rel").is_err(), "{bad:?}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn journal_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::create(dir.path(), "ns", "rel").unwrap();
+        fs::write(&journal.path, "{}").unwrap();
+        let temporary = journal.path.with_extension("json.tmp");
+        let file = private_file(&temporary).unwrap();
+        drop(file);
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&temporary), 0o600);
+        assert_eq!(mode(journal.path.parent().unwrap()), 0o700);
+        assert_eq!(mode(&dir.path().join("ns")), 0o700);
+    }
+
+    #[test]
+    fn default_dir_follows_xdg() {
+        let env = |k: &str| (k == "XDG_STATE_HOME").then(|| "/x".to_string());
+        assert_eq!(
+            default_dir(&env).unwrap(),
+            PathBuf::from("/x/helm-safe-rollback")
+        );
+        let env = |k: &str| (k == "HOME").then(|| "/h".to_string());
+        assert_eq!(
+            default_dir(&env).unwrap(),
+            PathBuf::from("/h/.local/state/helm-safe-rollback")
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Reads the object identities out of a rendered helm manifest (`helm get manifest`).
+//!
+//! Only `apiVersion`, `kind`, `metadata.name` and `metadata.namespace` are kept: the rest of an
+//! object (a Secret's data in particular) is never copied out of the parser.
+
+use anyhow::{bail, Context, Result};
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::model::ObjectRef;
+
+/// Every object a manifest declares, in manifest order. Empty documents (helm emits them for
+/// templates that render nothing) are skipped; a document that is not an object is an error,
+/// because a manifest we cannot read is a manifest we cannot reason about.
+pub fn parse_objects(manifest: &[u8]) -> Result<Vec<ObjectRef>> {
+    let text = std::str::from_utf8(manifest).map_err(|e| {
+        anyhow::anyhow!(
+            "manifest is not valid UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })?;
+    let documents = YamlLoader::load_from_str(text).context("manifest is not valid YAML")?;
+    let mut objects = Vec::new();
+    for (index, document) in documents.iter().enumerate() {
+        collect(document, index, &mut objects)?;
+    }
+    Ok(objects)
+}
+
+fn collect(document: &Yaml, index: usize, out: &mut Vec<ObjectRef>) -> Result<()> {
+    if document.is_null() || document.is_badvalue() {
+        return Ok(());
+    }
+    if document.as_hash().is_none() {
+        bail!("manifest document {} is not an object", index + 1);
+    }
+    let kind = field(document, "kind")
+        .with_context(|| format!("manifest document {} has no kind", index + 1))?;
+    if kind.ends_with("List") {
+        if let Some(items) = document["items"].as_vec() {
+            for item in items {
+                collect(item, index, out)?;
+            }
+            return Ok(());
+        }
+    }
+    let api_version = field(document, "apiVersion")
+        .with_context(|| format!("manifest document {} ({kind}) has no apiVersion", index + 1))?;
+    let metadata = &document["metadata"];
+    let name = field(metadata, "name").with_context(|| {
+        format!(
+            "manifest document {} ({kind}) has no metadata.name",
+            index + 1
+        )
+    })?;
+    out.push(ObjectRef {
+        api_version,
+        kind,
+        namespace: field(metadata, "namespace").filter(|ns| !ns.is_empty()),
+        name,
+    });
+    Ok(())
+}
+
+fn field(node: &Yaml, key: &str) -> Option<String> {
+    match &node[key] {
+        Yaml::String(s) => Some(s.clone()),
+        // `name: 123` is legal YAML; kubernetes reads it as the string "123".
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Real(r) => Some(r.clone()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `helm get manifest` prints for the seed chart at revision 1 (same shape, real chart).
+    fn seed_manifest() -> String {
+        let template =
+            std::fs::read_to_string("tests/fixtures/real-helm/seed/chart/templates/all.yaml")
+                .unwrap();
+        // Render the two template expressions the way helm would for release "seed".
+        let rendered = template
+            .replace("{{ .Release.Name }}", "seed")
+            .replace("{{- if .Values.withService }}", "")
+            .replace("{{- end }}", "")
+            .replace("{{ .Values.image }}", "nginx")
+            .replace(
+                "\"{{ .Values.cmRef | default (printf \"%s-config\" .Release.Name) }}\"",
+                "seed-config",
+            );
+        format!("---\n# Source: demo/templates/all.yaml\n{rendered}")
+    }
+
+    #[test]
+    fn parses_every_object_of_the_seed_chart() {
+        let objects = parse_objects(seed_manifest().as_bytes()).unwrap();
+        let names: Vec<_> = objects
+            .iter()
+            .map(|o| format!("{} {} {}", o.api_version, o.kind, o.name))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "v1 ConfigMap seed-config",
+                "v1 Service seed-standby",
+                "apps/v1 Deployment seed-web"
+            ]
+        );
+    }
+
+    #[test]
+    fn keeps_explicit_namespaces_and_skips_empty_documents() {
+        let manifest = "---\n# Source: x\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: other\ndata:\n  password: aHVudGVyMg==\n";
+        let objects = parse_objects(manifest.as_bytes()).unwrap();
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0].namespace.as_deref(), Some("other"));
+        assert!(!format!("{objects:?}").contains("aHVudGVyMg"));
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_read_with_a_clear_message() {
+        let err = parse_objects(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \xff}\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+        let err = parse_objects(b"apiVersion: v1\nkind: [\n").unwrap_err();
+        assert!(err.to_string().contains("not valid YAML"), "{err}");
+        let err = parse_objects(b"apiVersion: v1\nkind: ConfigMap\n").unwrap_err();
+        assert!(err.to_string().contains("metadata.name"), "{err}");
+        let err = parse_objects(b"- a\n- b\n").unwrap_err();
+        assert!(err.to_string().contains("not an object"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_manifest_has_no_objects() {
+        assert!(parse_objects(b"").unwrap().is_empty());
+    }
+}

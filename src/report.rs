@@ -1,0 +1,254 @@
+//! Step 5: tell the user what happened, the cause first.
+//!
+//! [`Report`] is everything a renderer needs; rendering is a pure function of it, so the text a
+//! human reads and the JSON a script reads can never disagree.
+
+use colored::Colorize;
+use serde::Serialize;
+
+use crate::classify::{Class, Finding};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct LeftoverEntry {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub uid: String,
+    /// How to remove it by hand, when we did not.
+    pub delete_command: String,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ReconciledEntry {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub uid: String,
+    pub action: String,
+    pub result: String,
+}
+
+/// The JSON document of `--output json`; its fields are a public contract (see the README).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub release: String,
+    pub namespace: Option<String>,
+    pub helm_version: Option<String>,
+    pub from_revision: Option<u64>,
+    pub to_revision: Option<u64>,
+    pub outcome: Outcome,
+    /// Where it stopped when it stopped before helm ran (`"capture"`), else `"rollback"`.
+    pub stage: &'static str,
+    pub exit_code: i32,
+    pub primary_errors: Vec<String>,
+    pub cleanup_noise: Vec<String>,
+    pub transient_errors: Vec<String>,
+    pub lock_errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub leftovers: Vec<LeftoverEntry>,
+    pub reconciled: Vec<ReconciledEntry>,
+    pub journal: Option<String>,
+    pub duration_ms: u128,
+}
+
+/// Groups findings by class, keeping first-seen order and dropping repeats (helm 4 prints its
+/// cause in a WARN line and again in the `Error:` line).
+pub fn errors_of(findings: &[Finding], class: Class) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for finding in findings.iter().filter(|f| f.class == class) {
+        if !out.contains(&finding.text) {
+            out.push(finding.text.clone());
+        }
+    }
+    out
+}
+
+pub fn render_json(report: &Report) -> String {
+    serde_json::to_string_pretty(report).expect("report serialises")
+}
+
+pub fn render_text(report: &Report, debug: bool) -> String {
+    let mut out = String::new();
+    let revisions = match (report.from_revision, report.to_revision) {
+        (Some(from), Some(to)) => format!(" from revision {from} to {to}"),
+        _ => String::new(),
+    };
+    let status = match report.outcome {
+        Outcome::Succeeded => format!(
+            "{} rollback of {}{revisions} succeeded",
+            "✔".green().bold(),
+            report.release.bold()
+        ),
+        Outcome::Failed if report.stage == "capture" => format!(
+            "{} rollback of {} not attempted: nothing was changed",
+            "✘".red().bold(),
+            report.release.bold()
+        ),
+        Outcome::Failed => format!(
+            "{} rollback of {}{revisions} failed (helm exit code {})",
+            "✘".red().bold(),
+            report.release.bold(),
+            report.exit_code
+        ),
+    };
+    out.push_str(&status);
+    out.push('\n');
+
+    let mut causes: Vec<(&str, &String)> = Vec::new();
+    causes.extend(report.primary_errors.iter().map(|e| ("error", e)));
+    causes.extend(report.lock_errors.iter().map(|e| ("locked", e)));
+    causes.extend(report.transient_errors.iter().map(|e| ("transient", e)));
+    for (label, text) in causes {
+        out.push_str(&format!(
+            "  {} {}\n",
+            format!("{label}:").red().bold(),
+            indent(text)
+        ));
+    }
+    if report.outcome == Outcome::Failed
+        && report.stage == "rollback"
+        && report.primary_errors.is_empty()
+        && report.lock_errors.is_empty()
+        && report.transient_errors.is_empty()
+    {
+        out.push_str("  error: helm printed no error message\n");
+    }
+    for warning in &report.warnings {
+        out.push_str(&format!(
+            "  {} {}\n",
+            "warning:".yellow().bold(),
+            indent(warning)
+        ));
+    }
+    if !report.cleanup_noise.is_empty() {
+        if debug {
+            for noise in &report.cleanup_noise {
+                out.push_str(&format!("  {} {}\n", "cleanup noise:".dimmed(), noise));
+            }
+        } else {
+            let n = report.cleanup_noise.len();
+            let lines = if n == 1 { "line" } else { "lines" };
+            out.push_str(&format!(
+                "  {}\n",
+                format!("{n} cleanup-noise {lines} hidden (see --debug)").dimmed()
+            ));
+        }
+    }
+    if !report.leftovers.is_empty() {
+        out.push_str(&format!(
+            "  {} objects this rollback created and helm left behind:\n",
+            "leftovers:".yellow().bold()
+        ));
+        for leftover in &report.leftovers {
+            out.push_str(&format!(
+                "    {}/{}/{} (uid {})\n      remove with: {}\n      or re-run with --cleanup-on-fail\n",
+                leftover.kind,
+                leftover.namespace.as_deref().unwrap_or("-"),
+                leftover.name,
+                leftover.uid,
+                leftover.delete_command
+            ));
+        }
+    }
+    for entry in &report.reconciled {
+        out.push_str(&format!(
+            "  {} {} {}/{}/{} (uid {}): {}\n",
+            "cleanup:".cyan().bold(),
+            entry.action,
+            entry.kind,
+            entry.namespace.as_deref().unwrap_or("-"),
+            entry.name,
+            entry.uid,
+            entry.result
+        ));
+    }
+    if let Some(journal) = &report.journal {
+        out.push_str(&format!("  journal: {journal}\n"));
+    }
+    out
+}
+
+fn indent(text: &str) -> String {
+    text.replace('\n', "\n    ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::classify;
+
+    fn report_for(stderr_fixture: &str) -> Report {
+        let stderr = std::fs::read(format!("tests/fixtures/real-helm/{stderr_fixture}")).unwrap();
+        let findings = classify(&stderr);
+        Report {
+            release: "seed-h4".into(),
+            namespace: Some("default".into()),
+            helm_version: Some("v4.3.1".into()),
+            from_revision: Some(5),
+            to_revision: Some(2),
+            outcome: Outcome::Failed,
+            stage: "rollback",
+            exit_code: 1,
+            primary_errors: errors_of(&findings, Class::Primary),
+            cleanup_noise: errors_of(&findings, Class::CleanupNoise),
+            transient_errors: errors_of(&findings, Class::Transient),
+            lock_errors: errors_of(&findings, Class::Lock),
+            warnings: errors_of(&findings, Class::Warning),
+            leftovers: vec![],
+            reconciled: vec![],
+            journal: Some("/state/j.json".into()),
+            duration_ms: 12,
+        }
+    }
+
+    #[test]
+    fn text_leads_with_the_cause_and_collapses_noise() {
+        colored::control::set_override(false);
+        let report = report_for("seed/helm-v4.3.1/06-rollback2-cleanup-leftover.stderr");
+        let text = render_text(&report, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("failed (helm exit code 1)"), "{text}");
+        assert!(
+            lines[1].starts_with("  error: server-side apply failed"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("1 cleanup-noise line hidden (see --debug)"),
+            "{text}"
+        );
+        assert!(!text.contains("skipping delete"), "{text}");
+        assert!(render_text(&report, true).contains("skipping delete"));
+    }
+
+    #[test]
+    fn json_has_the_documented_keys() {
+        let report = report_for("seed/helm-v3.17.3/06-rollback2-cleanup-leftover.stderr");
+        let value: serde_json::Value = serde_json::from_str(&render_json(&report)).unwrap();
+        for key in [
+            "release",
+            "namespace",
+            "helm_version",
+            "from_revision",
+            "to_revision",
+            "outcome",
+            "primary_errors",
+            "cleanup_noise",
+            "transient_errors",
+            "leftovers",
+            "reconciled",
+            "journal",
+            "duration_ms",
+        ] {
+            assert!(value.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(value["outcome"], "failed");
+        assert_eq!(value["primary_errors"].as_array().unwrap().len(), 1);
+    }
+}
