@@ -10,6 +10,7 @@ use crate::helm::{self, Helm};
 use crate::kubectl::Kubectl;
 use crate::manifest;
 use crate::model::{HelmVersion, LiveObject, ObjectRef, ReleaseId, Revision};
+use crate::preflight;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -25,6 +26,13 @@ pub struct Snapshot {
     /// Identities of every object of `current` ∪ `target` that existed when we looked.
     pub live: Vec<LiveObject>,
     pub taken_at: String,
+    /// The newest revision helm completed successfully, and its objects (see preflight).
+    pub last_successful_revision: Option<u64>,
+    pub last_successful: Vec<ObjectRef>,
+    /// The target manifest itself, for the preflight dry run. Never serialised: it can hold
+    /// Secret data.
+    #[serde(skip)]
+    pub target_manifest: Vec<u8>,
 }
 
 /// Where capture failed; before the rollback nothing has changed, whatever the step.
@@ -78,19 +86,35 @@ pub fn capture(
     let (from_revision, to_revision) = helm::resolve_revisions(&history, request.revision)
         .map_err(fail("revision", Some(&version)))?;
 
-    let (current, target) = std::thread::scope(|scope| {
+    let last_successful_revision = preflight::last_successful_revision(&history);
+    let extra_revision =
+        last_successful_revision.filter(|r| *r != from_revision && *r != to_revision);
+    let (current, target, extra) = std::thread::scope(|scope| {
         let read = |revision| {
             helm.manifest(request.release, revision).and_then(|m| {
-                manifest::parse_objects(&m)
-                    .with_context(|| format!("manifest of revision {revision}"))
+                let objects = manifest::parse_objects(&m)
+                    .with_context(|| format!("manifest of revision {revision}"))?;
+                Ok((objects, m))
             })
         };
         let current = scope.spawn(move || read(from_revision));
+        let extra = scope.spawn(move || extra_revision.map(read).transpose());
         let target = read(to_revision);
-        (current.join().expect("manifest thread"), target)
+        (
+            current.join().expect("manifest thread"),
+            target,
+            extra.join().expect("manifest thread"),
+        )
     });
-    let current = current.map_err(fail("helm get manifest", Some(&version)))?;
-    let target = target.map_err(fail("helm get manifest", Some(&version)))?;
+    let (current, _) = current.map_err(fail("helm get manifest", Some(&version)))?;
+    let (target, target_manifest) = target.map_err(fail("helm get manifest", Some(&version)))?;
+    let extra = extra.map_err(fail("helm get manifest", Some(&version)))?;
+    let last_successful = match (last_successful_revision, extra) {
+        (_, Some((objects, _))) => objects,
+        (Some(r), None) if r == from_revision => current.clone(),
+        (Some(r), None) if r == to_revision => target.clone(),
+        _ => Vec::new(),
+    };
 
     let mut involved: Vec<ObjectRef> = current.iter().chain(target.iter()).cloned().collect();
     involved.sort();
@@ -112,5 +136,8 @@ pub fn capture(
         target,
         live,
         taken_at: jiff::Timestamp::now().to_string(),
+        last_successful_revision,
+        last_successful,
+        target_manifest,
     })
 }

@@ -15,6 +15,8 @@ use clap::{Parser, ValueEnum};
 /// Helm's global flags that take a value (helm 3.17 and helm 4), as `name` without dashes.
 const HELM_GLOBAL_VALUE_FLAGS: &[&str] = &[
     "burst-limit",
+    "color",
+    "colour",
     "content-cache",
     "kube-apiserver",
     "kube-as-group",
@@ -33,7 +35,7 @@ const HELM_GLOBAL_VALUE_FLAGS: &[&str] = &[
 const HELM_GLOBAL_BOOL_FLAGS: &[&str] = &["debug", "kube-insecure-skip-tls-verify"];
 /// `helm rollback`'s own flags that take a separate value. Flags with an optional value in
 /// helm 4 (`--wait`, `--dry-run`, `--server-side`) only take it as `--flag=value`, as in pflag.
-const HELM_ROLLBACK_VALUE_FLAGS: &[&str] = &["history-max", "timeout"];
+const HELM_ROLLBACK_VALUE_FLAGS: &[&str] = &["description", "history-max", "timeout"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -64,7 +66,9 @@ helm unchanged. HELM_BIN, HELM_NAMESPACE, HELM_KUBECONTEXT, HELM_DEBUG, KUBECONF
 HELM_* variables are honoured as helm does.\n\n\
 Exit codes: 0 success; helm's own code when the rollback fails; 2 usage error; 3 nothing was\n\
 attempted (unknown release or revision, unreachable cluster, missing helm or kubectl);\n\
-4 cleanup was attempted and did not complete.",
+4 cleanup was attempted and did not complete; 5 refused by preflight (nothing was\n\
+changed); 6 another helm safe-rollback is working on this release; 7 helm reported\n\
+success but live objects differ from the target revision (drifted).",
     disable_version_flag = true
 )]
 pub struct OwnFlags {
@@ -83,10 +87,52 @@ pub struct OwnFlags {
     /// The helm binary to use (helm sets HELM_BIN for plugins).
     #[arg(long, value_name = "PATH", env = "HELM_BIN", default_value = "helm")]
     pub helm: PathBuf,
+    /// Skip the checks made before helm runs (server-side dry run of the target revision,
+    /// foreign objects, leftovers of earlier attempts, pending releases).
+    #[arg(long)]
+    pub no_preflight: bool,
+    /// Let helm adopt target objects that exist but belong to another release or to nobody.
+    #[arg(long)]
+    pub allow_takeover: bool,
+    /// Roll back even if the newest revision is pending and younger than --pending-max-age.
+    #[arg(long)]
+    pub allow_pending: bool,
+    /// Age after which a pending revision is treated as abandoned (helm's default --timeout).
+    #[arg(long, value_name = "DURATION", default_value = "5m0s")]
+    pub pending_max_age: String,
+    /// Print what the rollback would create, update, delete and take over, and the preflight
+    /// verdict; change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Finish an attempt that was interrupted (SIGKILL, lost API server) from its journal:
+    /// find out how it ended and reconcile what it left. Add --cleanup-on-fail to delete.
+    #[arg(long)]
+    pub finish: bool,
+    /// Run helm rollback again, up to N more times with exponential backoff, when it failed on
+    /// a transient fault (network, API server busy, conflict) and the cluster is back to its
+    /// pre-state.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    /// Do not check, after helm reports success, that the live objects match the target revision.
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
-const OWN_VALUE_FLAGS: &[&str] = &["output", "journal-dir", "kubectl", "helm"];
-const OWN_BOOL_FLAGS: &[&str] = &["no-reconcile", "help"];
+/// Our flags, as (long name, takes a value), read from the clap definition so the splitter and
+/// the parser cannot disagree.
+fn own_flags() -> Vec<(String, bool)> {
+    use clap::CommandFactory;
+    let command = OwnFlags::command();
+    let mut flags: Vec<(String, bool)> = command
+        .get_arguments()
+        .filter_map(|a| {
+            let takes_value = a.get_action().takes_values();
+            a.get_long().map(|long| (long.to_string(), takes_value))
+        })
+        .collect();
+    flags.push(("help".into(), false));
+    flags
+}
 
 /// The connection settings helm and kubectl must share, from flags or helm's environment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -163,6 +209,7 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
     let mut helm_global_args = Vec::new();
     let mut rollback_args = Vec::new();
     let mut positionals = Vec::new();
+    let own_flags = own_flags();
     let mut iter = args.into_iter();
     while let Some(arg) = iter.next() {
         if arg == "--" {
@@ -174,10 +221,13 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
             continue;
         };
         let has_inline_value = arg.contains('=') || is_short_with_value(&arg);
-        let (bucket, takes_value) = if flag == "h" || OWN_BOOL_FLAGS.contains(&flag.as_str()) {
+        let own_flag = own_flags.iter().find(|(name, _)| *name == flag);
+        let (bucket, takes_value) = if flag == "h" {
             (&mut own, false)
-        } else if flag == "o" || OWN_VALUE_FLAGS.contains(&flag.as_str()) {
+        } else if flag == "o" {
             (&mut own, true)
+        } else if let Some((_, takes_value)) = own_flag {
+            (&mut own, *takes_value)
         } else if HELM_GLOBAL_VALUE_FLAGS.contains(&flag.as_str()) || flag == "n" {
             (&mut helm_global_args, true)
         } else if HELM_GLOBAL_BOOL_FLAGS.contains(&flag.as_str()) {

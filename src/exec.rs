@@ -32,6 +32,8 @@ pub struct Output {
     pub signal: Option<i32>,
     /// Bytes of stderr that were streamed but not kept (see [`CAPTURE_LIMIT`]).
     pub stderr_dropped: usize,
+    /// Signals we received while the child ran and passed on to it.
+    pub forwarded_signals: Vec<i32>,
 }
 
 impl Output {
@@ -63,9 +65,18 @@ fn describe_status(code: Option<i32>, signal: Option<i32>) -> String {
 
 /// Runs a program to completion and captures its output.
 pub fn capture(program: &Path, args: &[String]) -> Result<Output> {
+    capture_with_input(program, args, None)
+}
+
+/// Like [`capture`], feeding `input` on stdin (manifests for kubectl, which never touch disk).
+pub fn capture_with_input(program: &Path, args: &[String], input: Option<&[u8]>) -> Result<Output> {
     SPAWNED.fetch_add(1, Ordering::Relaxed);
-    let output = duct::cmd(program, args)
-        .stdin_null()
+    let command = duct::cmd(program, args);
+    let command = match input {
+        Some(bytes) => command.stdin_bytes(bytes.to_vec()),
+        None => command.stdin_null(),
+    };
+    let output = command
         .stdout_capture()
         .stderr_capture()
         .unchecked()
@@ -78,6 +89,7 @@ pub fn capture(program: &Path, args: &[String]) -> Result<Output> {
         code,
         signal,
         stderr_dropped: 0,
+        forwarded_signals: Vec::new(),
     })
 }
 
@@ -90,7 +102,14 @@ pub enum Echo {
 
 /// Runs a program with its output echoed live (stdout to `stdout_echo`, stderr to our stderr)
 /// and captured at the same time.
+///
+/// SIGINT, SIGTERM and SIGHUP sent to us while it runs are passed on to the child instead of
+/// killing us: helm gets to stop the way it chooses, and we live on to finish the journal and
+/// the reconcile. (A CI runner's SIGTERM reaches only our pid; a terminal's ^C reaches both.)
 pub fn stream(program: &Path, args: &[String], stdout_echo: Echo) -> Result<Output> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let signal_handle = signals.handle();
     SPAWNED.fetch_add(1, Ordering::Relaxed);
     let mut child = Command::new(program)
         .args(args)
@@ -101,13 +120,25 @@ pub fn stream(program: &Path, args: &[String], stdout_echo: Echo) -> Result<Outp
         .map_err(|e| spawn_error(program, e))?;
     let child_stdout = child.stdout.take().expect("piped stdout");
     let child_stderr = child.stderr.take().expect("piped stderr");
-    let (stdout, stderr) = thread::scope(|scope| {
+    let child_pid = child.id() as libc::pid_t;
+    let (stdout, stderr, forwarded) = thread::scope(|scope| {
+        let forwarder = scope.spawn(move || {
+            let mut forwarded = Vec::new();
+            for signal in signals.forever() {
+                // SAFETY: kill(2) on the pid of a child we have not yet reaped (we wait for it
+                // only after the tees end, and stop this loop before that), so it cannot have
+                // been recycled for another process.
+                unsafe { libc::kill(child_pid, signal) };
+                forwarded.push(signal);
+            }
+            forwarded
+        });
         let out = scope.spawn(move || tee(child_stdout, stdout_echo));
         let err = scope.spawn(move || tee(child_stderr, Echo::Stderr));
-        (
-            out.join().expect("stdout tee"),
-            err.join().expect("stderr tee"),
-        )
+        let out = out.join().expect("stdout tee");
+        let err = err.join().expect("stderr tee");
+        signal_handle.close();
+        (out, err, forwarder.join().expect("signal forwarder"))
     });
     let status = child.wait()?;
     let (code, signal) = status_parts(status);
@@ -117,6 +148,7 @@ pub fn stream(program: &Path, args: &[String], stdout_echo: Echo) -> Result<Outp
         code,
         signal,
         stderr_dropped: stderr.1,
+        forwarded_signals: forwarded,
     })
 }
 
@@ -162,6 +194,9 @@ fn spawn_error(program: &Path, error: std::io::Error) -> anyhow::Error {
         std::io::ErrorKind::NotFound => anyhow!("{} not found", program.display()),
         std::io::ErrorKind::PermissionDenied => {
             anyhow!("{} is not executable", program.display())
+        }
+        _ if error.raw_os_error() == Some(libc::ENOEXEC) => {
+            anyhow!("{} is not an executable program", program.display())
         }
         _ => anyhow!("cannot run {}: {error}", program.display()),
     }

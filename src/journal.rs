@@ -14,7 +14,9 @@ use serde::Serialize;
 use crate::capture::Snapshot;
 use crate::classify::Finding;
 use crate::model::LiveObject;
+use crate::preflight::Findings;
 use crate::reconcile::Plan;
+use crate::report::Outcome;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -34,6 +36,16 @@ pub struct RollbackRecord {
 }
 
 #[derive(Debug, Serialize)]
+pub struct Attempt {
+    /// 1-based; 0 for the reconcile done by `--finish` for a run that died.
+    pub number: u32,
+    pub rollback: RollbackRecord,
+    pub live_after: Option<Vec<LiveObject>>,
+    pub plan: Option<Plan>,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Action {
     pub kind: String,
     pub namespace: Option<String>,
@@ -46,16 +58,18 @@ pub struct Action {
 #[derive(Debug, Serialize)]
 pub struct Record {
     pub schema: u32,
-    pub tool_version: &'static str,
+    pub tool_version: String,
     pub state: State,
     pub pid: u32,
     /// helm's arguments with credentials redacted.
     pub helm_args: Vec<String>,
     pub snapshot: Snapshot,
-    pub rollback: Option<RollbackRecord>,
-    pub live_after: Option<Vec<LiveObject>>,
-    pub plan: Option<Plan>,
+    pub preflight: Option<Findings>,
+    /// One per run of `helm rollback` (more than one with --retries).
+    pub attempts: Vec<Attempt>,
+    /// Actions taken before helm ran (removing an earlier attempt's orphans).
     pub actions: Vec<Action>,
+    pub outcome: Option<Outcome>,
     pub finished_at: Option<String>,
 }
 
@@ -74,17 +88,77 @@ pub struct Journal {
     pub path: PathBuf,
 }
 
+/// Held while a run works on a release; the OS releases it when the process dies, however it
+/// dies, so a stale lock cannot outlive a SIGKILL.
+pub struct ReleaseLock {
+    _file: File,
+}
+
+/// Takes the per-release lock, or `None` when another run on this machine holds it.
+pub fn lock_release(dir: &Path, namespace: &str, release: &str) -> Result<Option<ReleaseLock>> {
+    let folder = release_dir(dir, namespace, release)?;
+    let path = folder.join(".lock");
+    let file = private_file_keep(&path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(ReleaseLock { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// What an interrupted run left: enough to finish its reconcile.
+#[derive(Debug, serde::Deserialize)]
+pub struct Unfinished {
+    #[serde(skip)]
+    pub path: PathBuf,
+    pub state: String,
+    pub pid: u32,
+    pub helm_args: Vec<String>,
+    pub snapshot: Snapshot,
+}
+
+/// Journals of this release still in state `captured`. Called with the release lock held, so
+/// their writers are dead: a run that completes always marks its journal `completed`.
+pub fn unfinished(dir: &Path, namespace: &str, release: &str) -> Result<Vec<Unfinished>> {
+    let folder = release_dir(dir, namespace, release)?;
+    let mut found = Vec::new();
+    for entry in fs::read_dir(&folder)? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let Ok(bytes) = fs::read(&path) else { continue };
+        // A journal we cannot read is not ours to act on; it stays for a human.
+        if let Ok(mut record) = serde_json::from_slice::<Unfinished>(&bytes) {
+            if record.state == "captured" {
+                record.path = path;
+                found.push(record);
+            }
+        }
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(found)
+}
+
+fn release_dir(dir: &Path, namespace: &str, release: &str) -> Result<PathBuf> {
+    for part in [namespace, release] {
+        if !is_safe_component(part) {
+            bail!("refusing to use {part:?} in a journal path");
+        }
+    }
+    let folder = dir.join(namespace).join(release);
+    create_private_dirs(&folder)
+        .with_context(|| format!("cannot create journal directory {}", folder.display()))?;
+    Ok(folder)
+}
+
 impl Journal {
     /// Chooses the journal file for a new attempt: `DIR/NAMESPACE/RELEASE/TIMESTAMP-PID.json`.
     pub fn create(dir: &Path, namespace: &str, release: &str) -> Result<Journal> {
-        for part in [namespace, release] {
-            if !is_safe_component(part) {
-                bail!("refusing to use {part:?} in a journal path");
-            }
-        }
-        let folder = dir.join(namespace).join(release);
-        create_private_dirs(&folder)
-            .with_context(|| format!("cannot create journal directory {}", folder.display()))?;
+        let folder = release_dir(dir, namespace, release)?;
         let stamp = jiff::Timestamp::now()
             .strftime("%Y%m%dT%H%M%S%.3fZ")
             .to_string();
@@ -134,8 +208,16 @@ fn create_private_dirs(path: &Path) -> std::io::Result<()> {
 }
 
 fn private_file(path: &Path) -> std::io::Result<File> {
+    private_open(path, true)
+}
+
+fn private_file_keep(path: &Path) -> std::io::Result<File> {
+    private_open(path, false)
+}
+
+fn private_open(path: &Path, truncate: bool) -> std::io::Result<File> {
     let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create(true).truncate(truncate);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -171,6 +253,17 @@ mod tests {
         assert_eq!(mode(&temporary), 0o600);
         assert_eq!(mode(journal.path.parent().unwrap()), 0o700);
         assert_eq!(mode(&dir.path().join("ns")), 0o700);
+    }
+
+    #[test]
+    fn a_second_lock_on_the_same_release_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock_release(dir.path(), "ns", "rel").unwrap();
+        assert!(first.is_some());
+        assert!(lock_release(dir.path(), "ns", "rel").unwrap().is_none());
+        assert!(lock_release(dir.path(), "ns", "other").unwrap().is_some());
+        drop(first);
+        assert!(lock_release(dir.path(), "ns", "rel").unwrap().is_some());
     }
 
     #[test]

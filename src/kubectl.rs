@@ -11,8 +11,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
 use crate::exec::{self, Output};
+use crate::manifest::Document;
 use crate::model::{
     LiveObject, ObjectRef, ReleaseOwner, RELEASE_NAMESPACE_ANNOTATION, RELEASE_NAME_ANNOTATION,
+    RESOURCE_POLICY_ANNOTATION,
 };
 
 pub struct Kubectl {
@@ -90,6 +92,113 @@ impl Kubectl {
         })
     }
 
+    /// Asks the API server whether it would accept every object, changing nothing: a
+    /// server-side apply dry run, one call per namespace. Returns the server's rejections.
+    pub fn dry_run(&self, documents: &[Document], release_namespace: &str) -> Result<Vec<String>> {
+        let mut by_namespace: BTreeMap<&str, Vec<&serde_json::Value>> = BTreeMap::new();
+        for document in documents {
+            by_namespace
+                .entry(document.object.namespace_or(release_namespace))
+                .or_default()
+                .push(&document.body);
+        }
+        std::thread::scope(|scope| {
+            let calls: Vec<_> = by_namespace
+                .into_iter()
+                .map(|(namespace, bodies)| {
+                    scope.spawn(move || {
+                        let list = serde_json::json!({
+                            "apiVersion": "v1",
+                            "kind": "List",
+                            "items": bodies,
+                        });
+                        let mut args: Vec<String> = vec![
+                            "apply".into(),
+                            "--server-side".into(),
+                            "--dry-run=server".into(),
+                            "--force-conflicts".into(),
+                            "--field-manager=helm-safe-rollback-preflight".into(),
+                            "--output=name".into(),
+                            format!("--namespace={namespace}"),
+                            "--filename=-".into(),
+                        ];
+                        args.extend(self.connection_args.iter().cloned());
+                        let input = serde_json::to_vec(&list).expect("JSON list");
+                        let output = exec::capture_with_input(&self.bin, &args, Some(&input))
+                            .map_err(|e| {
+                                anyhow!("{e} (install kubectl, or point KUBECTL / --kubectl at it)")
+                            })?;
+                        let rejections = parse_rejections(&output.stderr);
+                        if !output.success() && rejections.is_empty() {
+                            bail!(
+                                "kubectl apply --dry-run=server failed: {}",
+                                output.error_line()
+                            );
+                        }
+                        Ok(rejections)
+                    })
+                })
+                .collect();
+            let mut rejections = Vec::new();
+            for call in calls {
+                rejections.extend(call.join().expect("kubectl dry-run thread")?);
+            }
+            Ok(rejections)
+        })
+    }
+
+    /// Objects whose live state differs from the manifest, as the API server computes it: a
+    /// server-side apply dry run of each object compared with the live one (`kubectl diff`).
+    /// Only names come back; the diff itself (which could show Secret data) is discarded.
+    pub fn drifted(&self, documents: &[Document], release_namespace: &str) -> Result<Vec<String>> {
+        let mut by_namespace: BTreeMap<&str, Vec<&Document>> = BTreeMap::new();
+        for document in documents {
+            by_namespace
+                .entry(document.object.namespace_or(release_namespace))
+                .or_default()
+                .push(document);
+        }
+        std::thread::scope(|scope| {
+            let calls: Vec<_> = by_namespace
+                .into_iter()
+                .map(|(namespace, documents)| {
+                    scope.spawn(move || {
+                        let list = serde_json::json!({
+                            "apiVersion": "v1",
+                            "kind": "List",
+                            "items": documents.iter().map(|d| &d.body).collect::<Vec<_>>(),
+                        });
+                        let mut args: Vec<String> = vec![
+                            "diff".into(),
+                            "--server-side".into(),
+                            "--force-conflicts".into(),
+                            "--field-manager=helm-safe-rollback-verify".into(),
+                            format!("--namespace={namespace}"),
+                            "--filename=-".into(),
+                        ];
+                        args.extend(self.connection_args.iter().cloned());
+                        let input = serde_json::to_vec(&list).expect("JSON list");
+                        let output = exec::capture_with_input(&self.bin, &args, Some(&input))
+                            .map_err(|e| {
+                                anyhow!("{e} (install kubectl, or point KUBECTL / --kubectl at it)")
+                            })?;
+                        // kubectl diff: 0 no differences, 1 differences, anything else failed.
+                        match output.code {
+                            Some(0) => Ok(Vec::new()),
+                            Some(1) => Ok(diffed_objects(&output.stdout, &documents, namespace)),
+                            _ => bail!("kubectl diff failed: {}", output.error_line()),
+                        }
+                    })
+                })
+                .collect();
+            let mut drifted = Vec::new();
+            for call in calls {
+                drifted.extend(call.join().expect("kubectl diff thread")?);
+            }
+            Ok(drifted)
+        })
+    }
+
     /// Deletes one object. The caller has just re-read its uid; see `reconcile` for why this
     /// check-then-delete is the contract.
     pub fn delete(&self, object: &LiveObject) -> Result<()> {
@@ -103,22 +212,79 @@ impl Kubectl {
     }
 }
 
+/// `kubectl diff` names each differing object in a header line
+/// `diff -u -N /tmp/LIVE-…/<group.>version.Kind.namespace.name /tmp/MERGED-…/…`.
+fn diffed_objects(stdout: &[u8], documents: &[&Document], namespace: &str) -> Vec<String> {
+    let text = String::from_utf8_lossy(stdout);
+    let mut names = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("diff ")) {
+        let Some(live_path) = line.split_whitespace().find(|w| w.contains("/LIVE-")) else {
+            continue;
+        };
+        let file = live_path.rsplit('/').next().unwrap_or(live_path);
+        let matched = documents.iter().find(|d| {
+            let o = &d.object;
+            file.ends_with(&format!(
+                ".{}.{}.{}",
+                o.kind,
+                o.namespace_or(namespace),
+                o.name
+            )) || file.ends_with(&format!(".{}.{}", o.kind, o.name))
+        });
+        names.push(match matched {
+            Some(d) => format!(
+                "{}/{}/{}",
+                d.object.kind,
+                d.object.namespace_or(namespace),
+                d.object.name
+            ),
+            None => file.to_string(),
+        });
+    }
+    names
+}
+
+/// The server's rejections in kubectl's stderr: `Error from server (Reason): message` per object
+/// when several fail, or `The Kind "name" is invalid: …` when one does. Anything else (`error:
+/// …` about connections, kubeconfig) is not a verdict on the objects.
+pub fn parse_rejections(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter_map(|line| {
+            if let Some(rest) = line.strip_prefix("Error from server ") {
+                Some(match rest.split_once("): ") {
+                    Some((_, message)) => message.to_string(),
+                    None => rest.to_string(),
+                })
+            } else if line.starts_with("The ") && line.contains("\" is invalid: ") {
+                Some(line.trim_start_matches("The ").to_string())
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 #[derive(Deserialize)]
-struct Document {
+struct KubeDocument {
     #[serde(rename = "apiVersion", default)]
     api_version: String,
     #[serde(default)]
     kind: String,
     metadata: Option<Metadata>,
-    items: Option<Vec<Document>>,
+    items: Option<Vec<KubeDocument>>,
 }
 
+// A List's own metadata has none of these, hence the defaults.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Metadata {
+    #[serde(default)]
     name: String,
     namespace: Option<String>,
+    #[serde(default)]
     uid: String,
+    #[serde(default)]
     resource_version: String,
     #[serde(default)]
     annotations: HashMap<String, String>,
@@ -130,14 +296,14 @@ pub fn parse_identities(json: &[u8]) -> Result<Vec<LiveObject>> {
     if json.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    let document: Document =
+    let document: KubeDocument =
         serde_json::from_slice(json).context("kubectl get printed something that is not JSON")?;
     let mut out = Vec::new();
     flatten(document, &mut out);
     Ok(out)
 }
 
-fn flatten(document: Document, out: &mut Vec<LiveObject>) {
+fn flatten(document: KubeDocument, out: &mut Vec<LiveObject>) {
     if let Some(items) = document.items {
         for item in items {
             flatten(item, out);
@@ -156,6 +322,26 @@ fn flatten(document: Document, out: &mut Vec<LiveObject>) {
                 release_name: meta.annotations.remove(RELEASE_NAME_ANNOTATION),
                 release_namespace: meta.annotations.remove(RELEASE_NAMESPACE_ANNOTATION),
             },
+            resource_policy: meta.annotations.remove(RESOURCE_POLICY_ANNOTATION),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real stderr of kubectl 1.37.1 `apply --server-side --dry-run=server` against the bed.
+    #[test]
+    fn rejections_are_read_in_both_of_kubectls_formats() {
+        let one = b"The Deployment \"seed-web\" is invalid: spec.template.spec.containers[0].env[0].valueFrom.configMapKeyRef.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain\n";
+        assert_eq!(
+            parse_rejections(one),
+            ["Deployment \"seed-web\" is invalid: spec.template.spec.containers[0].env[0].valueFrom.configMapKeyRef.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"]
+        );
+        let two = b"Error from server (Invalid): ConfigMap \"Bad_CM\" is invalid: metadata.name: Invalid value: \"Bad_CM\"\nError from server (Invalid): Deployment.apps \"d\" is invalid: spec.template.metadata.labels: Invalid value\n";
+        assert_eq!(parse_rejections(two).len(), 2);
+        let unreachable = b"error: error validating \"/tmp/two.yaml\": error validating data: Get \"https://127.0.0.1:1/openapi/v2?timeout=32s\": dial tcp 127.0.0.1:1: connect: connection refused\n";
+        assert!(parse_rejections(unreachable).is_empty());
     }
 }

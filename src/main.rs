@@ -1,25 +1,8 @@
-//! `helm safe-rollback`: a drop-in `helm rollback` that records the pre-state, runs the native
-//! rollback, explains its failure and removes only what the failed attempt provably created.
-//!
-//! The pipeline is `capture → run → classify → reconcile → report` (see `app`). Decisions are pure
-//! functions over plain data (`classify`, `reconcile`, `report`); processes are only started by
-//! `exec`, through the `helm` and `kubectl` adapters.
-
-mod app;
-mod capture;
-mod classify;
-mod cli;
-mod exec;
-mod helm;
-mod journal;
-mod kubectl;
-mod manifest;
-mod model;
-mod reconcile;
-mod report;
+//! The `helm-safe-rollback` binary: parse the command line, run the pipeline, exit with its code.
 
 use std::process::ExitCode;
 
+use helm_safe_rollback::{app, cli};
 fn main() -> ExitCode {
     let env = |key: &str| std::env::var(key).ok();
     let code = match cli::parse(std::env::args_os().skip(1).collect(), &env) {

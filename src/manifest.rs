@@ -1,7 +1,8 @@
-//! Reads the object identities out of a rendered helm manifest (`helm get manifest`).
+//! Reads a rendered helm manifest (`helm get manifest`): the identity of every object, and on
+//! request the objects themselves for a server-side dry run.
 //!
-//! Only `apiVersion`, `kind`, `metadata.name` and `metadata.namespace` are kept: the rest of an
-//! object (a Secret's data in particular) is never copied out of the parser.
+//! Object bodies (a Secret's data among them) only ever live in memory on their way to kubectl;
+//! identities are what the rest of the program, and the journal, keep.
 
 use anyhow::{bail, Context, Result};
 use yaml_rust2::{Yaml, YamlLoader};
@@ -12,6 +13,20 @@ use crate::model::ObjectRef;
 /// templates that render nothing) are skipped; a document that is not an object is an error,
 /// because a manifest we cannot read is a manifest we cannot reason about.
 pub fn parse_objects(manifest: &[u8]) -> Result<Vec<ObjectRef>> {
+    Ok(parse_documents(manifest)?
+        .into_iter()
+        .map(|d| d.object)
+        .collect())
+}
+
+/// One object of a manifest: who it is, and its full body as JSON (for kubectl).
+pub struct Document {
+    pub object: ObjectRef,
+    pub body: serde_json::Value,
+}
+
+/// Like [`parse_objects`], keeping each object's body.
+pub fn parse_documents(manifest: &[u8]) -> Result<Vec<Document>> {
     let text = std::str::from_utf8(manifest).map_err(|e| {
         anyhow::anyhow!(
             "manifest is not valid UTF-8 (invalid byte at offset {})",
@@ -26,7 +41,7 @@ pub fn parse_objects(manifest: &[u8]) -> Result<Vec<ObjectRef>> {
     Ok(objects)
 }
 
-fn collect(document: &Yaml, index: usize, out: &mut Vec<ObjectRef>) -> Result<()> {
+fn collect(document: &Yaml, index: usize, out: &mut Vec<Document>) -> Result<()> {
     if document.is_null() || document.is_badvalue() {
         return Ok(());
     }
@@ -52,13 +67,52 @@ fn collect(document: &Yaml, index: usize, out: &mut Vec<ObjectRef>) -> Result<()
             index + 1
         )
     })?;
-    out.push(ObjectRef {
-        api_version,
-        kind,
-        namespace: field(metadata, "namespace").filter(|ns| !ns.is_empty()),
-        name,
+    out.push(Document {
+        object: ObjectRef {
+            api_version,
+            kind,
+            namespace: field(metadata, "namespace").filter(|ns| !ns.is_empty()),
+            name,
+        },
+        body: to_json(document),
     });
     Ok(())
+}
+
+fn to_json(node: &Yaml) -> serde_json::Value {
+    use serde_json::Value;
+    match node {
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Integer(i) => Value::from(*i),
+        Yaml::Real(r) => r
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| Value::String(r.clone()), Value::Number),
+        Yaml::Boolean(b) => Value::Bool(*b),
+        Yaml::Array(items) => Value::Array(items.iter().map(to_json).collect()),
+        Yaml::Hash(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Yaml::String(s) => s.clone(),
+                        other => scalar_text(other),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+        Yaml::Null | Yaml::BadValue | Yaml::Alias(_) => Value::Null,
+    }
+}
+
+fn scalar_text(node: &Yaml) -> String {
+    match node {
+        Yaml::Integer(i) => i.to_string(),
+        Yaml::Real(r) => r.clone(),
+        Yaml::Boolean(b) => b.to_string(),
+        _ => String::new(),
+    }
 }
 
 fn field(node: &Yaml, key: &str) -> Option<String> {
@@ -131,6 +185,14 @@ mod tests {
         assert!(err.to_string().contains("metadata.name"), "{err}");
         let err = parse_objects(b"- a\n- b\n").unwrap_err();
         assert!(err.to_string().contains("not an object"), "{err}");
+    }
+
+    #[test]
+    fn bodies_are_kept_as_json_for_kubectl() {
+        let docs = parse_documents(seed_manifest().as_bytes()).unwrap();
+        assert_eq!(docs[2].body["spec"]["replicas"], 1);
+        assert_eq!(docs[1].body["spec"]["ports"][0]["protocol"], "TCP");
+        assert_eq!(docs[0].body["data"]["k"], "v");
     }
 
     #[test]

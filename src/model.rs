@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 /// The annotations helm 3.2+ and helm 4 put on every object a release owns.
 pub const RELEASE_NAME_ANNOTATION: &str = "meta.helm.sh/release-name";
 pub const RELEASE_NAMESPACE_ANNOTATION: &str = "meta.helm.sh/release-namespace";
+/// `helm.sh/resource-policy: keep` asks helm never to delete an object; neither do we.
+pub const RESOURCE_POLICY_ANNOTATION: &str = "helm.sh/resource-policy";
 
 /// Identity of an object as a manifest names it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -78,9 +80,17 @@ pub struct LiveObject {
     pub uid: String,
     pub resource_version: String,
     pub owner: ReleaseOwner,
+    /// The `helm.sh/resource-policy` annotation, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_policy: Option<String>,
 }
 
 impl LiveObject {
+    /// Whether helm has been told to keep this object whatever happens.
+    pub fn keep(&self) -> bool {
+        self.resource_policy.as_deref() == Some("keep")
+    }
+
     /// Whether this live object is the one `object` names. Versions are ignored (the API server
     /// serves the same object under several), the group is not.
     pub fn is(&self, object: &ObjectRef, release_namespace: &str) -> bool {
@@ -163,6 +173,7 @@ mod tests {
                 release_name: None,
                 release_namespace: None,
             },
+            resource_policy: None,
         };
         assert!(live.is(&obj("apps/v1beta2", "Deployment", None, "web"), "team"));
         assert!(!live.is(

@@ -75,6 +75,9 @@ pub fn plan(inputs: &Inputs) -> Plan {
                 .push(spared("replaced by someone else during the rollback"));
         } else if !object.owner.is(inputs.release) {
             plan.spared.push(spared("not owned by this release"));
+        } else if object.keep() {
+            plan.spared
+                .push(spared("annotated helm.sh/resource-policy: keep"));
         } else {
             plan.leftovers.push(Leftover {
                 object: object.clone(),
@@ -133,6 +136,7 @@ mod tests {
                 release_name: owner.map(Into::into),
                 release_namespace: owner.map(|_| "default".into()),
             },
+            resource_policy: None,
         }
     }
 

@@ -7,12 +7,19 @@ use colored::Colorize;
 use serde::Serialize;
 
 use crate::classify::{Class, Finding};
+use crate::preflight::Forecast;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Succeeded,
     Failed,
+    /// Preflight found a reason not to run helm; nothing was changed.
+    Refused,
+    /// `--plan`: nothing was meant to change.
+    Planned,
+    /// helm said it succeeded, but live objects do not match the target revision.
+    Drifted,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -54,6 +61,18 @@ pub struct Report {
     pub warnings: Vec<String>,
     pub leftovers: Vec<LeftoverEntry>,
     pub reconciled: Vec<ReconciledEntry>,
+    /// Why preflight refused to run helm (outcome `refused`).
+    pub refusal_reasons: Vec<String>,
+    /// Leftovers of earlier failed attempts found by preflight (removed first with
+    /// --cleanup-on-fail; see `reconciled`).
+    pub orphans: Vec<LeftoverEntry>,
+    /// What helm would do (`--plan` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Forecast>,
+    /// Objects whose live state differs from the target revision after a "successful" rollback.
+    pub drifted: Vec<String>,
+    /// How many times `helm rollback` ran (0 when it never did; >1 with --retries).
+    pub attempts: u32,
     pub journal: Option<String>,
     pub duration_ms: u128,
 }
@@ -97,10 +116,53 @@ pub fn render_text(report: &Report, debug: bool) -> String {
             report.release.bold(),
             report.exit_code
         ),
+        Outcome::Refused => format!(
+            "{} rollback of {}{revisions} refused before helm ran: nothing was changed",
+            "✘".red().bold(),
+            report.release.bold()
+        ),
+        Outcome::Drifted => format!(
+            "{} rollback of {}{revisions}: helm reported success, but {} object(s) do not match revision {}",
+            "✘".red().bold(),
+            report.release.bold(),
+            report.drifted.len(),
+            report.to_revision.unwrap_or_default()
+        ),
+        Outcome::Planned => format!(
+            "{} plan for the rollback of {}{revisions} (nothing was changed)",
+            "•".cyan().bold(),
+            report.release.bold()
+        ),
     };
     out.push_str(&status);
     out.push('\n');
 
+    for object in &report.drifted {
+        out.push_str(&format!("  {} {object}\n", "drifted:".red().bold()));
+    }
+    for reason in &report.refusal_reasons {
+        out.push_str(&format!(
+            "  {} {}\n",
+            "refused:".red().bold(),
+            indent(reason)
+        ));
+    }
+    if let Some(plan) = &report.plan {
+        for (label, objects) in [
+            ("create", &plan.create),
+            ("update", &plan.update),
+            ("delete", &plan.delete),
+            ("take over", &plan.take_over),
+            ("orphan (left by an earlier attempt)", &plan.orphans),
+        ] {
+            for object in objects {
+                out.push_str(&format!("  {label}: {object}\n"));
+            }
+        }
+        if report.refusal_reasons.is_empty() {
+            out.push_str("  preflight: the rollback would proceed\n");
+        }
+    }
     let mut causes: Vec<(&str, &String)> = Vec::new();
     causes.extend(report.primary_errors.iter().map(|e| ("error", e)));
     causes.extend(report.lock_errors.iter().map(|e| ("locked", e)));
@@ -157,6 +219,22 @@ pub fn render_text(report: &Report, debug: bool) -> String {
             ));
         }
     }
+    if !report.orphans.is_empty() {
+        out.push_str(&format!(
+            "  {} objects an earlier failed attempt left behind (owned by this release, in no successful revision):\n",
+            "orphans:".yellow().bold()
+        ));
+        for orphan in &report.orphans {
+            out.push_str(&format!(
+                "    {}/{}/{} (uid {})\n      remove with: {}\n      or re-run with --cleanup-on-fail\n",
+                orphan.kind,
+                orphan.namespace.as_deref().unwrap_or("-"),
+                orphan.name,
+                orphan.uid,
+                orphan.delete_command
+            ));
+        }
+    }
     for entry in &report.reconciled {
         out.push_str(&format!(
             "  {} {} {}/{}/{} (uid {}): {}\n",
@@ -203,6 +281,11 @@ mod tests {
             warnings: errors_of(&findings, Class::Warning),
             leftovers: vec![],
             reconciled: vec![],
+            refusal_reasons: vec![],
+            orphans: vec![],
+            plan: None,
+            attempts: 1,
+            drifted: vec![],
             journal: Some("/state/j.json".into()),
             duration_ms: 12,
         }

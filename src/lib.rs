@@ -1,0 +1,20 @@
+//! `helm safe-rollback`: a drop-in `helm rollback` that records the pre-state, runs the native
+//! rollback, explains its failure and removes only what the failed attempt provably created.
+//!
+//! The pipeline is `capture → run → classify → reconcile → report` (see `app`). Decisions are pure
+//! functions over plain data (`classify`, `reconcile`, `report`); processes are only started by
+//! `exec`, through the `helm` and `kubectl` adapters.
+
+pub mod app;
+pub mod capture;
+pub mod classify;
+pub mod cli;
+pub mod exec;
+pub mod helm;
+pub mod journal;
+pub mod kubectl;
+pub mod manifest;
+pub mod model;
+pub mod preflight;
+pub mod reconcile;
+pub mod report;

@@ -1,0 +1,260 @@
+//! Seeing the failure coming, end to end on the real bed for helm 3 and helm 4: an invalid target
+//! object, a foreign object in the target, an earlier attempt's orphan, a pending release, and
+//! `--plan`.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::{HelmMajor, Run, Scenario};
+
+for_both_helms!(
+    an_invalid_target_is_refused_before_anything_changes,
+    a_foreign_object_is_refused_and_left_untouched,
+    an_orphan_of_an_earlier_attempt_is_removed_with_cleanup_on_fail,
+    a_pending_release_is_refused_while_young_and_superseded_when_old,
+    plan_changes_nothing,
+);
+
+fn strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// kind/name → resourceVersion of every object in the namespace we care about.
+fn versions(s: &Scenario) -> String {
+    s.kubectl(&[
+        "get",
+        "configmaps,services,deployments,secrets",
+        "--output=jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion} {end}",
+    ])
+    .stdout
+}
+
+fn an_invalid_target_is_refused_before_anything_changes(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "invalid");
+    let chart = s.chart("seed");
+    s.helm(&["install", "seed", &chart]).ok();
+    let _ = s.helm(&["upgrade", "seed", &chart, "--set", "cmRef=Bad_Name"]);
+    s.helm(&["upgrade", "seed", &chart, "--set", "withService=false"])
+        .ok();
+    let before = versions(&s);
+    let history_before = s.helm(&["history", "seed", "-o", "json"]).ok().stdout;
+
+    let run = s.safe_rollback(&["seed", "2", "--cleanup-on-fail", "--output", "json"]);
+    assert_eq!(run.code, 5, "{run}");
+    let report = run.json();
+    assert_eq!(report["outcome"], "refused");
+    let reasons = strings(&report["refusal_reasons"]);
+    assert!(
+        reasons.iter().any(|r| r.contains("seed-web")
+            && r.contains("configMapKeyRef.name: Invalid value: \"Bad_Name\"")),
+        "{reasons:#?}"
+    );
+    assert!(
+        !run.stderr.contains("Rollback"),
+        "helm must not have run:\n{run}"
+    );
+    assert_eq!(versions(&s), before, "every resourceVersion unchanged");
+    assert_eq!(s.uid("service/seed-standby"), None);
+    let history_after = s.helm(&["history", "seed", "-o", "json"]).ok().stdout;
+    assert_eq!(history_before, history_after, "no new revision");
+}
+
+fn a_foreign_object_is_refused_and_left_untouched(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "takeover");
+    let chart = s.chart("more");
+    s.helm(&["install", "more", &chart, "--set", "extra=true"])
+        .ok();
+    s.helm(&["upgrade", "more", &chart, "--set", "extra=false"])
+        .ok();
+    s.kubectl(&[
+        "create",
+        "configmap",
+        "more-extra",
+        "--from-literal=owner=someone-else",
+    ]);
+    let data = || {
+        s.kubectl(&["get", "configmap/more-extra", "--output=jsonpath={.data}"])
+            .stdout
+    };
+    let data_before = data();
+    let before = versions(&s);
+
+    let run = s.safe_rollback(&["more", "1", "--output", "json"]);
+    assert_eq!(run.code, 5, "{run}");
+    let report = run.json();
+    assert_eq!(report["outcome"], "refused");
+    let reasons = strings(&report["refusal_reasons"]);
+    assert!(
+        reasons.iter().any(|r| r.contains("ConfigMap/")
+            && r.contains("/more-extra exists and belongs to no helm release")
+            && r.contains("--allow-takeover")),
+        "{reasons:#?}"
+    );
+    assert_eq!(data(), data_before);
+    assert_eq!(versions(&s), before);
+
+    // The explicit flag lets helm do what it does: helm 4 adopts it, helm 3 fails on it.
+    let run = s.safe_rollback(&["more", "1", "--allow-takeover", "--output", "json"]);
+    match helm {
+        HelmMajor::V4 => assert_eq!(run.code, 0, "{run}"),
+        HelmMajor::V3 => assert_eq!(run.code, 1, "{run}"),
+    }
+    assert!(s.uid("configmap/more-extra").is_some(), "never deleted");
+}
+
+fn an_orphan_of_an_earlier_attempt_is_removed_with_cleanup_on_fail(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "orphan");
+    let chart = s.chart("more");
+    s.helm(&["install", "more", &chart, "--set", "extra=true"])
+        .ok();
+    s.helm(&["upgrade", "more", &chart, "--set", "extra=false"])
+        .ok();
+    // A failed upgrade that creates the ConfigMap and then fails on the Deployment's immutable
+    // selector: the ConfigMap is left behind, owned by the release, in no successful revision.
+    let failed = s.helm(&[
+        "upgrade",
+        "more",
+        &chart,
+        "--set",
+        "extra=true",
+        "--set",
+        "selector=b",
+    ]);
+    assert_ne!(failed.code, 0, "{failed}");
+    let orphan_uid = s
+        .uid("configmap/more-extra")
+        .expect("the failed upgrade left the ConfigMap behind");
+
+    // Without cleanup: reported, not touched (the rollback itself goes ahead).
+    let run = s.safe_rollback(&["more", "1", "--output", "json", "--plan"]);
+    assert_eq!(run.code, 0, "{run}");
+    let report = run.json();
+    let orphans = report["orphans"].as_array().unwrap();
+    assert_eq!(orphans.len(), 1, "{run}");
+    assert_eq!(orphans[0]["name"], "more-extra");
+    assert_eq!(orphans[0]["uid"], orphan_uid.as_str());
+    assert_eq!(s.uid("configmap/more-extra"), Some(orphan_uid.clone()));
+
+    // With --cleanup-on-fail: removed first, then the rollback recreates it cleanly.
+    let run = s.safe_rollback(&["more", "1", "--cleanup-on-fail", "--output", "json"]);
+    assert_eq!(run.code, 0, "{run}");
+    let report = run.json();
+    assert_eq!(report["outcome"], "succeeded");
+    let reconciled = report["reconciled"].as_array().unwrap();
+    assert_eq!(reconciled.len(), 1, "{run}");
+    assert_eq!(reconciled[0]["action"], "delete-orphan");
+    assert_eq!(reconciled[0]["uid"], orphan_uid.as_str());
+    assert_eq!(reconciled[0]["result"], "deleted");
+    let new_uid = s
+        .uid("configmap/more-extra")
+        .expect("recreated by the rollback");
+    assert_ne!(new_uid, orphan_uid);
+}
+
+/// Kills a `helm rollback --wait` half-way, leaving the release pending-rollback (no kubelet on
+/// the bed, so a Deployment with a replica never becomes ready and the wait never ends).
+fn leave_pending(s: &Scenario) {
+    let chart = s.chart("more");
+    s.helm(&["install", "more", &chart, "--set", "replicas=1"])
+        .ok();
+    s.helm(&[
+        "upgrade",
+        "more",
+        &chart,
+        "--set",
+        "replicas=1",
+        "--set",
+        "extra=true",
+    ])
+    .ok();
+    let mut command = Command::new(s.helm_bin());
+    command
+        .env("KUBECONFIG", &s.kubeconfig)
+        .env("HELM_CACHE_HOME", s.home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", s.home.path().join("config"))
+        .env("HELM_DATA_HOME", s.home.path().join("data"))
+        .args(["rollback", "more", "1", "--wait", "--timeout", "5m"])
+        .args(["--namespace", &s.namespace])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    s.wait_for_status("more", "pending-rollback");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn a_pending_release_is_refused_while_young_and_superseded_when_old(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "pending");
+    leave_pending(&s);
+    let history = || s.helm(&["history", "more", "-o", "json"]).ok().stdout;
+    let before = history();
+
+    let run = s.safe_rollback(&["more", "2", "--output", "json"]);
+    assert_eq!(run.code, 5, "{run}");
+    let reasons = strings(&run.json()["refusal_reasons"]);
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("revision 3 is pending-rollback")
+                && r.contains("another helm operation may still be running")),
+        "{reasons:#?}"
+    );
+    assert_eq!(history(), before, "nothing changed");
+
+    // Older than the (lowered) limit: treated as abandoned, the rollback unsticks it.
+    std::thread::sleep(Duration::from_secs(2));
+    let run = s.safe_rollback(&["more", "2", "--pending-max-age", "1s", "--output", "json"]);
+    assert_eq!(run.code, 0, "{run}");
+    let report = run.json();
+    assert!(
+        strings(&report["warnings"])
+            .iter()
+            .any(|w| w.contains("revision 3 was pending-rollback") && w.contains("supersedes")),
+        "{run}"
+    );
+    assert!(history().contains("\"status\":\"deployed\""));
+}
+
+fn plan_changes_nothing(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "plan");
+    let chart = s.chart("seed");
+    s.helm(&["install", "seed", &chart, "--set", "withService=false"])
+        .ok();
+    // helm 3 reuses the previous values when none are given: say it explicitly.
+    s.helm(&["upgrade", "seed", &chart, "--set", "withService=true"])
+        .ok();
+    s.helm(&["upgrade", "seed", &chart, "--set", "withService=false"])
+        .ok();
+    let before = versions(&s);
+    // Revision 2 has the Service: the plan must say it would be created.
+    let run: Run = s.safe_rollback(&["seed", "2", "--plan", "--output", "json"]);
+    assert_eq!(run.code, 0, "{run}");
+    let report = run.json();
+    assert_eq!(report["outcome"], "planned");
+    let plan = &report["plan"];
+    assert!(strings(&plan["create"])
+        .iter()
+        .any(|o| o.starts_with("Service/") && o.ends_with("/seed-standby")));
+    assert!(strings(&plan["update"])
+        .iter()
+        .any(|o| o.ends_with("/seed-web")));
+    assert_eq!(versions(&s), before);
+    let run = s.safe_rollback(&["seed", "1", "--plan"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stdout.contains("preflight: the rollback would proceed"),
+        "{run}"
+    );
+}

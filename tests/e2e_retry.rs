@@ -1,0 +1,99 @@
+//! The problem statement's first scenario, made deterministic with the fault proxy: a rollback
+//! creates a Service, then the network fails it — and helm's own cleanup of that Service fails
+//! too. We reconcile (delete the Service helm left), see the failure was transient, retry, and
+//! the retry succeeds; the journal records both attempts. Helm 3 and helm 4.
+
+mod support;
+
+use support::fault_proxy::{Fault, FaultProxy, Rule};
+use support::{HelmMajor, Scenario};
+
+for_both_helms!(a_transient_failure_is_reconciled_and_retried);
+
+fn a_transient_failure_is_reconciled_and_retried(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let mut s = Scenario::new(bed, helm, "retry");
+    let chart = s.chart("seed");
+    // Revision 1 has the Service; revision 2 removes it and changes the Deployment, so rolling
+    // back to 1 creates the Service and then patches the Deployment.
+    s.helm(&["install", "seed", &chart]).ok();
+    s.helm(&[
+        "upgrade",
+        "seed",
+        &chart,
+        "--set",
+        "withService=false",
+        "--set",
+        "image=busybox",
+    ])
+    .ok();
+    assert_eq!(s.uid("service/seed-standby"), None);
+
+    let proxy = FaultProxy::start(&s.bed.server, s.bed.ca.as_deref()).unwrap();
+    let kubeconfig = s.home.path().join("proxy-kubeconfig");
+    proxy.write_kubeconfig(&kubeconfig, &s.bed.token).unwrap();
+    s.kubeconfig = kubeconfig;
+    let ns = s.namespace.clone();
+    // The Deployment update fails once (helm 3 PATCHes it, helm 4 server-side-applies it: both
+    // PATCH), and so does helm's DELETE of the Service it created.
+    proxy.add_rule(
+        Rule::new(
+            Some("PATCH"),
+            &format!("^/apis/apps/v1/namespaces/{ns}/deployments/seed-web"),
+            Fault::ServiceUnavailable,
+        )
+        .unwrap()
+        .times(1),
+    );
+    proxy.add_rule(
+        Rule::new(
+            Some("DELETE"),
+            &format!("^/api/v1/namespaces/{ns}/services/seed-standby"),
+            Fault::ServiceUnavailable,
+        )
+        .unwrap()
+        .times(1),
+    );
+
+    let run = s.safe_rollback(&[
+        "seed",
+        "1",
+        "--cleanup-on-fail",
+        "--retries",
+        "2",
+        "--no-preflight",
+        "--output",
+        "json",
+    ]);
+    let faulted = proxy.faulted_requests();
+    assert_eq!(faulted.len(), 2, "both faults fired: {faulted:#?}\n{run}");
+    assert_eq!(run.code, 0, "{run}");
+    let report = run.json();
+    assert_eq!(report["outcome"], "succeeded", "{run}");
+    assert_eq!(report["attempts"], 2, "{run}");
+    let reconciled = report["reconciled"].as_array().unwrap();
+    assert_eq!(reconciled.len(), 1, "{run}");
+    assert_eq!(reconciled[0]["kind"], "Service");
+    assert_eq!(reconciled[0]["result"], "deleted");
+    assert!(
+        report["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("attempt 1 failed on a transient error")),
+        "{run}"
+    );
+    assert!(
+        s.uid("service/seed-standby").is_some(),
+        "the retry created it"
+    );
+
+    let journal: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(report["journal"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let attempts = journal["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_ne!(attempts[0]["rollback"]["exit_code"], 0);
+    assert_eq!(attempts[0]["actions"][0]["action"], "delete");
+    assert_eq!(attempts[1]["rollback"]["exit_code"], 0);
+}

@@ -1,0 +1,293 @@
+//! Reliability and safety on the real bed, helm 3 and helm 4: signals, a run killed outright,
+//! two runs at once, Secrets, and bad input — nothing lost, nothing wrongly deleted.
+
+mod support;
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Stdio};
+
+use support::{HelmMajor, Run, Scenario};
+
+for_both_helms!(
+    sigterm_is_passed_to_helm_and_the_journal_is_completed,
+    a_killed_run_is_detected_and_finished_from_its_journal,
+    a_second_run_on_the_same_release_backs_off,
+    secret_data_never_reaches_output_or_journal,
+    bad_input_is_one_line_and_changes_nothing,
+);
+
+/// A release whose rollback to revision 1 with `--wait` never ends (no kubelet on the bed, so a
+/// Deployment with a replica never becomes ready).
+fn hanging_release(s: &Scenario) {
+    let chart = s.chart("more");
+    s.helm(&["install", "more", &chart, "--set", "replicas=1"])
+        .ok();
+    s.helm(&[
+        "upgrade",
+        "more",
+        &chart,
+        "--set",
+        "replicas=1",
+        "--set",
+        "extra=true",
+    ])
+    .ok();
+}
+
+fn start_hanging_rollback(s: &Scenario, extra: &[&str]) -> Child {
+    let mut args = vec!["more", "1", "--wait", "--timeout", "5m", "--output", "json"];
+    args.extend_from_slice(extra);
+    let mut command = s.safe_rollback_command(&args);
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let child = command.spawn().unwrap();
+    s.wait_for_status("more", "pending-rollback");
+    child
+}
+
+fn finish(child: Child) -> Run {
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) on a child this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+}
+
+/// Signals the child's whole process group (it was started as a group leader).
+fn signal_group(pid: u32, signal: i32) {
+    // SAFETY: as above, for the group this test created.
+    assert_eq!(unsafe { libc::kill(-(pid as i32), signal) }, 0);
+}
+
+fn versions(s: &Scenario) -> String {
+    s.kubectl(&[
+        "get",
+        "configmaps,deployments,services",
+        "--output=jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion} {end}",
+    ])
+    .stdout
+}
+
+fn sigterm_is_passed_to_helm_and_the_journal_is_completed(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "sigterm");
+    hanging_release(&s);
+    let child = start_hanging_rollback(&s, &[]);
+    signal(child.id(), libc::SIGTERM);
+    let run = finish(child);
+    assert_ne!(run.code, 0, "{run}");
+    let report = run.json();
+    assert_eq!(report["outcome"], "failed", "{run}");
+    assert!(
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("received signal 15")),
+        "{run}"
+    );
+    let journals = s.journals();
+    assert_eq!(journals.len(), 1);
+    assert!(
+        journals[0].1.contains("\"state\": \"completed\""),
+        "{}",
+        journals[0].1
+    );
+}
+
+fn a_killed_run_is_detected_and_finished_from_its_journal(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "sigkill");
+    hanging_release(&s);
+    let child = start_hanging_rollback(&s, &[]);
+    // SIGKILL to the whole process group: us and helm, as a CI runner's hard kill does.
+    signal_group(child.id(), libc::SIGKILL);
+    let killed = finish(child);
+    assert_eq!(killed.stdout, "", "no report from a killed run");
+    assert!(s.journals()[0].1.contains("\"state\": \"captured\""));
+
+    let run = s.safe_rollback(&["more", "--plan", "--output", "json"]);
+    let report = run.json();
+    let warnings: Vec<&str> = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("did not finish") && w.contains("--finish")),
+        "{run}"
+    );
+
+    let run = s.safe_rollback(&["more", "--finish", "--output", "json"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.json()["journal"].as_str().is_some(), "{run}");
+    let unfinished = s
+        .journals()
+        .into_iter()
+        .filter(|(_, text)| text.contains("\"state\": \"captured\""))
+        .count();
+    assert_eq!(unfinished, 0, "every journal is completed now");
+    let run = s.safe_rollback(&["more", "--finish", "--output", "json"]);
+    assert!(run.stdout.contains("nothing to finish"), "{run}");
+}
+
+fn a_second_run_on_the_same_release_backs_off(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "twice");
+    hanging_release(&s);
+    let first = start_hanging_rollback(&s, &[]);
+    let versions_before = versions(&s);
+    let second = s.safe_rollback(&["more", "2", "--cleanup-on-fail"]);
+    assert_eq!(second.code, 6, "{second}");
+    assert_eq!(second.stderr.lines().count(), 1, "{second}");
+    assert!(second
+        .stderr
+        .contains("another helm safe-rollback is working on release more"));
+    let versions_after = versions(&s);
+    assert_eq!(
+        versions_before, versions_after,
+        "the second run touched nothing"
+    );
+    signal(first.id(), libc::SIGTERM);
+    finish(first);
+}
+
+const SECRET: &str = "hunter2-SEKRIT-7f3a";
+
+fn secret_data_never_reaches_output_or_journal(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "secret");
+    let chart = s.chart("seed");
+    std::fs::write(
+        format!("{chart}/templates/secret.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{{{ .Release.Name }}}}-creds\n\
+             type: Opaque\nstringData:\n  password: {SECRET}\n"
+        ),
+    )
+    .unwrap();
+    s.helm(&["install", "seed", &chart]).ok();
+    let _ = s.helm(&["upgrade", "seed", &chart, "--set", "cmRef=Bad_Name"]);
+    s.helm(&["upgrade", "seed", &chart, "--set", "withService=false"])
+        .ok();
+    let base64 = "aHVudGVyMi1TRUtSSVQtN2YzYQ"; // base64 of SECRET without padding
+    let mut outputs = Vec::new();
+    for args in [
+        &["seed", "2", "--debug", "--output", "json"][..],
+        &[
+            "seed",
+            "2",
+            "--debug",
+            "--no-preflight",
+            "--cleanup-on-fail",
+        ][..],
+        &["seed", "3", "--debug", "--plan"][..],
+        &["seed", "3", "--debug", "--output", "json"][..],
+    ] {
+        let run = s.safe_rollback(args);
+        outputs.push(format!("{args:?}\n{run}"));
+    }
+    for (path, text) in s.journals() {
+        outputs.push(format!("{}\n{text}", path.display()));
+    }
+    assert!(outputs.len() >= 6);
+    for text in &outputs {
+        assert!(!text.contains(SECRET), "secret value leaked:\n{text}");
+        assert!(
+            !text.contains(base64),
+            "secret value (base64) leaked:\n{text}"
+        );
+    }
+    assert!(
+        outputs.iter().any(|t| t.contains("seed-creds")),
+        "the Secret's identity is recorded"
+    );
+}
+
+fn bad_input_is_one_line_and_changes_nothing(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "badinput");
+    let chart = s.chart("seed");
+    s.helm(&["install", "seed", &chart]).ok();
+    s.helm(&["upgrade", "seed", &chart, "--set", "withService=false"])
+        .ok();
+    let history = || s.helm(&["history", "seed", "-o", "json"]).ok().stdout;
+    let before = history();
+    let not_executable = s.home.path().join("not-executable");
+    std::fs::write(&not_executable, "not a program").unwrap();
+    let not_executable = not_executable.to_str().unwrap();
+    // (arguments, extra environment, exit code, text the one line must contain)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, i32, &'a str);
+    let cases: Vec<Case> = vec![
+        (vec!["seed", "-3"], vec![], 2, "must be a positive number"),
+        (vec!["seed", "two"], vec![], 2, "not a number"),
+        (vec!["Seed_1"], vec![], 2, "invalid release name"),
+        (vec!["nosuch", "1"], vec![], 3, "release: not found"),
+        (vec!["seed", "99"], vec![], 3, "release has no 99 version"),
+        (
+            vec!["seed", "1", "--helm", "/nonexistent/helm"],
+            vec![],
+            3,
+            "/nonexistent/helm not found",
+        ),
+        (
+            vec!["seed", "1", "--helm", not_executable],
+            vec![],
+            3,
+            "not-executable is not executable",
+        ),
+        (
+            vec!["seed", "1", "--kubectl", "/nonexistent/kubectl"],
+            vec![],
+            3,
+            "/nonexistent/kubectl not found",
+        ),
+        (
+            vec!["seed", "1", "--kubeconfig", "/nonexistent/kubeconfig"],
+            vec![],
+            3,
+            "/nonexistent/kubeconfig",
+        ),
+        (
+            vec![
+                "seed",
+                "1",
+                "--kube-apiserver",
+                "https://127.0.0.1:1",
+                "--kube-token",
+                "x",
+            ],
+            vec![("KUBECONFIG", "/dev/null")],
+            3,
+            "connection refused",
+        ),
+    ];
+    for (args, env, code, expected) in cases {
+        let mut command = s.safe_rollback_command(&args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let output = command.output().unwrap();
+        let run = Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert_eq!(run.code, code, "{args:?}:\n{run}");
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: one line\n{run}");
+        assert!(run.stderr.contains(expected), "{args:?}: {expected}\n{run}");
+    }
+    assert_eq!(history(), before, "no rollback ran");
+    assert!(s.uid("configmap/seed-config").is_some());
+}

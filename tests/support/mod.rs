@@ -1,0 +1,305 @@
+//! Shared by the end-to-end tests: the real test bed, and one namespace per test.
+//!
+//! The bed (kube-apiserver + etcd + controller-manager on loopback, real helm 3 and 4, real
+//! kubectl) is started by `./scripts/test`, which exports its coordinates. Without them the tests
+//! fail loudly; `HSR_SKIP_E2E=1` is the only way to skip, and it says so.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod fault_proxy;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub struct Bed {
+    pub kubeconfig: PathBuf,
+    pub server: String,
+    pub token: String,
+    pub ca: Option<PathBuf>,
+    pub helm3: PathBuf,
+    pub helm4: PathBuf,
+    pub kubectl: PathBuf,
+}
+
+/// The bed from the environment; `None` only when the user explicitly opted out.
+pub fn bed() -> Option<Bed> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match var("HSR_TESTBED_KUBECONFIG") {
+        Some(kubeconfig) => Some(Bed {
+            kubeconfig: kubeconfig.into(),
+            server: var("HSR_TESTBED_SERVER").expect("HSR_TESTBED_SERVER"),
+            token: var("HSR_TESTBED_TOKEN").expect("HSR_TESTBED_TOKEN"),
+            ca: var("HSR_TESTBED_CA").map(PathBuf::from),
+            helm3: var("HSR_HELM3").expect("HSR_HELM3").into(),
+            helm4: var("HSR_HELM4").expect("HSR_HELM4").into(),
+            kubectl: var("HSR_KUBECTL").expect("HSR_KUBECTL").into(),
+        }),
+        None if var("HSR_SKIP_E2E").as_deref() == Some("1") => {
+            eprintln!("e2e skipped: HSR_SKIP_E2E=1");
+            None
+        }
+        None => panic!(
+            "test bed not running: run ./scripts/test, or set HSR_SKIP_E2E=1 to skip e2e tests explicitly"
+        ),
+    }
+}
+
+/// Gets the bed or returns from the test (only when skipping was explicitly asked for).
+#[macro_export]
+macro_rules! bed_or_skip {
+    () => {
+        match $crate::support::bed() {
+            Some(bed) => bed,
+            None => return,
+        }
+    };
+}
+
+/// Generates one test per helm major version from `fn name(helm: HelmMajor)`.
+#[macro_export]
+macro_rules! for_both_helms {
+    ($($name:ident),* $(,)?) => {
+        mod helm3 {
+            $( #[test] fn $name() { super::$name($crate::support::HelmMajor::V3) } )*
+        }
+        mod helm4 {
+            $( #[test] fn $name() { super::$name($crate::support::HelmMajor::V4) } )*
+        }
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelmMajor {
+    V3,
+    V4,
+}
+
+impl HelmMajor {
+    pub fn tag(self) -> &'static str {
+        match self {
+            HelmMajor::V3 => "h3",
+            HelmMajor::V4 => "h4",
+        }
+    }
+}
+
+/// What a process did, with its output as text for assertions and failure messages.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
+    }
+
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success:\n{self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit code {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// One test's world: its own namespace, helm home, journal dir and kubeconfig.
+pub struct Scenario {
+    pub bed: Bed,
+    pub helm: HelmMajor,
+    pub namespace: String,
+    pub home: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl Scenario {
+    /// `name` becomes part of the namespace so a failing test's leftovers are easy to find.
+    pub fn new(bed: Bed, helm: HelmMajor, name: &str) -> Scenario {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let namespace = format!("{name}-{}-{}-{n}", helm.tag(), std::process::id())
+            .replace('_', "-")
+            .to_lowercase();
+        let home = tempfile::tempdir().unwrap();
+        let kubeconfig = bed.kubeconfig.clone();
+        let scenario = Scenario {
+            bed,
+            helm,
+            namespace,
+            home,
+            kubeconfig,
+        };
+        scenario.kubectl(&["create", "namespace", &scenario.namespace.clone()]);
+        scenario
+    }
+
+    pub fn helm_bin(&self) -> &Path {
+        match self.helm {
+            HelmMajor::V3 => &self.bed.helm3,
+            HelmMajor::V4 => &self.bed.helm4,
+        }
+    }
+
+    pub fn journal_dir(&self) -> PathBuf {
+        self.home.path().join("journal")
+    }
+
+    fn env(&self, command: &mut Command) {
+        let home = self.home.path();
+        command
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_DATA_HOME", home.join("data"))
+            .env_remove("HELM_NAMESPACE")
+            .env_remove("HELM_DEBUG")
+            .env_remove("NO_COLOR");
+    }
+
+    /// Real helm of this scenario's version, in its namespace.
+    pub fn helm(&self, args: &[&str]) -> Run {
+        let mut command = Command::new(self.helm_bin());
+        self.env(&mut command);
+        command.args(args).args(["--namespace", &self.namespace]);
+        Run::from(command.output().expect("run helm"))
+    }
+
+    /// Real kubectl, in this scenario's namespace.
+    pub fn kubectl(&self, args: &[&str]) -> Run {
+        let mut command = Command::new(&self.bed.kubectl);
+        self.env(&mut command);
+        command.args(args).args(["--namespace", &self.namespace]);
+        let run = Run::from(command.output().expect("run kubectl"));
+        assert_eq!(run.code, 0, "kubectl {args:?} failed:\n{run}");
+        run
+    }
+
+    /// The uid of an object, or `None` when it does not exist.
+    pub fn uid(&self, object: &str) -> Option<String> {
+        let run = self.kubectl(&[
+            "get",
+            object,
+            "--ignore-not-found",
+            "--output=jsonpath={.metadata.uid}",
+        ]);
+        let uid = run.stdout.trim().to_string();
+        (!uid.is_empty()).then_some(uid)
+    }
+
+    /// Our binary, as a user would run it: helm and kubectl found through HELM_BIN/KUBECTL.
+    pub fn safe_rollback(&self, args: &[&str]) -> Run {
+        Run::from(
+            self.safe_rollback_command(args)
+                .output()
+                .expect("run helm-safe-rollback"),
+        )
+    }
+
+    /// The command [`Scenario::safe_rollback`] runs, for tests that must start it in the
+    /// background (signals, concurrency).
+    pub fn safe_rollback_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_helm-safe-rollback"));
+        self.env(&mut command);
+        command
+            .env("HELM_BIN", self.helm_bin())
+            .env("KUBECTL", &self.bed.kubectl)
+            .args(args)
+            .args(["--namespace", &self.namespace])
+            .arg("--journal-dir")
+            .arg(self.journal_dir());
+        command
+    }
+
+    /// Waits until the release's history mentions `status`.
+    pub fn wait_for_status(&self, release: &str, status: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let history = self.helm(&["history", release, "-o", "json"]).stdout;
+            if history.contains(&format!("\"status\":\"{status}\"")) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{release} never reached {status}:\n{history}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    }
+
+    /// Every journal file of this scenario, as text.
+    pub fn journals(&self) -> Vec<(PathBuf, String)> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.journal_dir()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    out.push((path, text));
+                }
+            }
+        }
+        out
+    }
+
+    /// Copies a chart from tests/fixtures/real-helm into this scenario's home.
+    pub fn chart(&self, scenario: &str) -> String {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/real-helm")
+            .join(scenario)
+            .join("chart");
+        let to = self.home.path().join(format!("chart-{scenario}"));
+        copy_dir(&from, &to);
+        to.display().to_string()
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("keeping namespace {} for inspection", self.namespace);
+            return;
+        }
+        let mut command = Command::new(&self.bed.kubectl);
+        self.env(&mut command);
+        let _ = command
+            .args(["delete", "namespace", &self.namespace, "--wait=false"])
+            .output();
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
