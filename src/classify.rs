@@ -249,7 +249,9 @@ fn parse_logfmt(line: &str) -> Vec<(String, String)> {
 
 fn helm3_debug() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^[\w.-]+\.go:\d+: \[debug\] (.*)$").unwrap())
+    // helm 3.17 puts a timestamp between the source location and the tag:
+    // `rollback.go:65: 2026-11-24 19:43:52.707181167 +0000 UTC m=+0.072325030 [debug] …`.
+    RE.get_or_init(|| Regex::new(r"^[\w.-]+\.go:\d+: (?:[^\[]*)\[debug\] (.*)$").unwrap())
 }
 
 fn go_stack_frame() -> &'static Regex {
@@ -439,7 +441,7 @@ mod tests {
     /// printed yields at least one error a human would be shown.
     #[test]
     fn every_failed_transcript_yields_an_error_to_show() {
-        for scenario in ["seed", "more"] {
+        for scenario in ["seed", "more", "e2e"] {
             for version in ["helm-v3.17.3", "helm-v4.3.1"] {
                 let dir = format!("tests/fixtures/real-helm/{scenario}/{version}");
                 for entry in std::fs::read_dir(&dir).unwrap() {
@@ -467,11 +469,49 @@ mod tests {
     }
 
     #[test]
-    fn lock_errors_are_recognised() {
-        // The message helm prints from pkg/action (errPending) when a release is pending.
-        let findings = classify(
-            b"Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress\n",
-        );
-        assert_eq!(findings[0].class, Class::Lock);
+    fn a_pending_release_is_a_lock_on_both_versions() {
+        for version in ["helm-v3.17.3", "helm-v4.3.1"] {
+            let findings = classify(&fixture(&format!(
+                "e2e/{version}/upgrade-while-pending.stderr"
+            )));
+            assert_eq!(findings.len(), 1, "{version}");
+            assert_eq!(findings[0].class, Class::Lock, "{version}");
+        }
+    }
+
+    #[test]
+    fn debug_output_leaves_only_the_cause_primary() {
+        for version in ["helm-v3.17.3", "helm-v4.3.1"] {
+            let findings = classify(&fixture(&format!("e2e/{version}/rollback-debug.stderr")));
+            let mut primary = of(&findings, Class::Primary);
+            primary.dedup();
+            assert_eq!(primary.len(), 1, "{version}: {primary:#?}");
+            assert!(
+                primary[0].contains("Invalid value: \"Bad_Name\""),
+                "{version}"
+            );
+            let frames = findings
+                .iter()
+                .filter(|f| f.text.contains("runtime.goexit") || f.text.contains("level=DEBUG"))
+                .count();
+            assert!(frames > 0, "{version}: the debug lines are there, as info");
+        }
+    }
+
+    #[test]
+    fn faults_half_way_through_a_rollback_are_transient() {
+        for version in ["helm-v3.17.3", "helm-v4.3.1"] {
+            for fault in ["rollback-reset-on-create", "rollback-503-on-create"] {
+                let findings = classify(&fixture(&format!("e2e/{version}/{fault}.stderr")));
+                assert!(
+                    of(&findings, Class::Primary).is_empty(),
+                    "{version}/{fault}"
+                );
+                assert!(
+                    !of(&findings, Class::Transient).is_empty(),
+                    "{version}/{fault}"
+                );
+            }
+        }
     }
 }
