@@ -1,0 +1,126 @@
+//! "Success" that is not: helm reports a successful rollback while a live object does not match
+//! the target revision. A real case: for custom resources helm's client-side update computes a
+//! two-way patch between the release's old and new manifests and ignores the live object, so a
+//! drift made by someone else survives a rollback to a revision with the same manifest. Helm 3
+//! does this by default, helm 4 with `--server-side=false`. We must report `drifted` (exit 7),
+//! naming the object; a clean rollback must not be.
+
+mod support;
+
+use support::{HelmMajor, Scenario};
+
+for_both_helms!(a_successful_rollback_that_left_drift_is_reported);
+
+fn write_chart(s: &Scenario, group: &str) -> String {
+    let dir = s.home.path().join("chart-widget");
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        "apiVersion: v2\nname: widget\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("values.yaml"), "size: 1\nnote: first\n").unwrap();
+    std::fs::write(
+        dir.join("templates/all.yaml"),
+        format!(
+            "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: {{{{ .Release.Name }}}}-widget\n\
+             spec:\n  size: {{{{ .Values.size }}}}\n---\napiVersion: v1\nkind: ConfigMap\n\
+             metadata:\n  name: {{{{ .Release.Name }}}}-note\ndata:\n  note: {{{{ .Values.note | quote }}}}\n"
+        ),
+    )
+    .unwrap();
+    dir.display().to_string()
+}
+
+fn a_successful_rollback_that_left_drift_is_reported(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "drift");
+    let group = format!("{}.example.com", s.namespace);
+    let crd = serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("widgets.{group}")},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}
+                }}
+            }]
+        }
+    })
+    .to_string();
+    let crd_file = s.home.path().join("crd.json");
+    std::fs::write(&crd_file, crd).unwrap();
+    s.kubectl(&["apply", "-f", crd_file.to_str().unwrap()]);
+    s.kubectl(&[
+        "wait",
+        "--for=condition=established",
+        &format!("crd/widgets.{group}"),
+        "--timeout=60s",
+    ]);
+    let widgets = format!("widgets.{group}");
+    let chart = write_chart(&s, &group);
+    s.helm(&["install", "w", &chart]).ok();
+    s.helm(&["upgrade", "w", &chart, "--set", "note=second"])
+        .ok();
+
+    // Someone changes the Widget by hand.
+    s.kubectl(&[
+        "patch",
+        &widgets,
+        "w-widget",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"size":5}}"#,
+    ]);
+    let client_side: &[&str] = match helm {
+        HelmMajor::V3 => &[],
+        HelmMajor::V4 => &["--server-side=false"],
+    };
+
+    // Revision 1 has the same Widget manifest as revision 2: helm patches nothing on it.
+    let mut args = vec!["w", "1", "--output", "json"];
+    args.extend_from_slice(client_side);
+    let run = s.safe_rollback(&args);
+    assert!(
+        run.stderr.contains("Rollback was a success"),
+        "helm says success:\n{run}"
+    );
+    assert_eq!(run.code, 7, "{run}");
+    let report = run.json();
+    assert_eq!(report["outcome"], "drifted");
+    let drifted: Vec<&str> = report["drifted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        drifted,
+        [format!("Widget/{}/w-widget", s.namespace)],
+        "{run}"
+    );
+    let size = s.kubectl(&["get", &widgets, "w-widget", "-o", "jsonpath={.spec.size}"]);
+    assert_eq!(size.stdout.trim(), "5", "the drift is real");
+
+    // Put it right by hand; a clean rollback is not drifted.
+    s.kubectl(&[
+        "patch",
+        &widgets,
+        "w-widget",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"size":1}}"#,
+    ]);
+    let mut args = vec!["w", "2", "--output", "json"];
+    args.extend_from_slice(client_side);
+    let run = s.safe_rollback(&args);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json()["outcome"], "succeeded");
+    assert_eq!(run.json()["drifted"], serde_json::json!([]));
+}
