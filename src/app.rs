@@ -286,9 +286,15 @@ pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i32
                 attempt.live_after = Some(after);
                 attempt.plan = Some(plan);
             }
-            Err(error) => this_attempt.primary_errors.push(format!(
-                "could not read the cluster after the rollback, so leftovers are unknown: {error}"
-            )),
+            Err(error) => {
+                this_attempt.primary_errors.push(format!(
+                    "could not read the cluster after the rollback, so leftovers are unknown: {error}"
+                ));
+                // The journal stays open (`captured`) so that --finish can do the reconcile
+                // once the cluster answers again.
+                report.finish_command =
+                    Some(finish_command(invocation, &snapshot.release.namespace));
+            }
         }
         report
             .reconciled
@@ -740,9 +746,11 @@ fn finish(
     exit_code: i32,
     started: Instant,
 ) -> i32 {
-    record.state = State::Completed;
+    if report.finish_command.is_none() {
+        record.state = State::Completed;
+        record.finished_at = Some(jiff::Timestamp::now().to_string());
+    }
     record.outcome = Some(report.outcome);
-    record.finished_at = Some(jiff::Timestamp::now().to_string());
     if let Err(error) = journal.write(&record) {
         report
             .warnings
@@ -802,6 +810,7 @@ fn empty_report(invocation: &Invocation) -> Report {
         orphans: Vec::new(),
         plan: None,
         drifted: Vec::new(),
+        finish_command: None,
         attempts: 0,
         journal: None,
         duration_ms: 0,

@@ -71,6 +71,9 @@ pub struct Report {
     pub plan: Option<Forecast>,
     /// Objects whose live state differs from the target revision after a "successful" rollback.
     pub drifted: Vec<String>,
+    /// Set when the reconcile could not be done (the cluster stopped answering): the command that
+    /// finishes it from the journal once the cluster is back.
+    pub finish_command: Option<String>,
     /// How many times `helm rollback` ran (0 when it never did; >1 with --retries).
     pub attempts: u32,
     pub journal: Option<String>,
@@ -247,6 +250,12 @@ pub fn render_text(report: &Report, debug: bool) -> String {
             entry.result
         ));
     }
+    if let Some(command) = &report.finish_command {
+        out.push_str(&format!(
+            "  {} the cleanup is unfinished; when the cluster answers again, run: {command}\n",
+            "next:".yellow().bold()
+        ));
+    }
     if let Some(journal) = &report.journal {
         out.push_str(&format!("  journal: {journal}\n"));
     }
@@ -286,6 +295,7 @@ mod tests {
             plan: None,
             attempts: 1,
             drifted: vec![],
+            finish_command: None,
             journal: Some("/state/j.json".into()),
             duration_ms: 12,
         }

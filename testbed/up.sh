@@ -44,14 +44,22 @@ step="start etcd"
 echo $! >>"$RUNDIR/pids"
 
 step="start kube-apiserver"
-"$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_CLIENT" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" --insecure-port 0 \
-  --cert-dir "$RUNDIR/certs" --token-auth-file "$RUNDIR/tokens.csv" --authorization-mode RBAC \
-  --service-account-issuer https://kubernetes.default.svc.cluster.local \
-  --service-account-key-file "$RUNDIR/sa.pub" --service-account-signing-key-file "$RUNDIR/sa.key" \
-  --service-cluster-ip-range 10.96.0.0/16 --disable-admission-plugins ServiceAccount \
-  --enable-priority-and-fairness=false >"$RUNDIR/apiserver.log" 2>&1 &
+# A script of its own, so a test can kill the API server and start it again on the same port
+# (testbed/apiserver.sh RUNDIR stop|start).
+cat >"$RUNDIR/start-apiserver.sh" <<START
+#!/usr/bin/env bash
+exec "$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_CLIENT" \\
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" --insecure-port 0 \\
+  --cert-dir "$RUNDIR/certs" --token-auth-file "$RUNDIR/tokens.csv" --authorization-mode RBAC \\
+  --service-account-issuer https://kubernetes.default.svc.cluster.local \\
+  --service-account-key-file "$RUNDIR/sa.pub" --service-account-signing-key-file "$RUNDIR/sa.key" \\
+  --service-cluster-ip-range 10.96.0.0/16 --disable-admission-plugins ServiceAccount \\
+  --enable-priority-and-fairness=false >>"$RUNDIR/apiserver.log" 2>&1
+START
+chmod +x "$RUNDIR/start-apiserver.sh"
+"$RUNDIR/start-apiserver.sh" &
 echo $! >>"$RUNDIR/pids"
+echo $! >"$RUNDIR/apiserver.pid"
 
 SERVER="https://127.0.0.1:$API_PORT"
 step="write kubeconfig"
