@@ -57,91 +57,51 @@ impl Kubectl {
         objects: &[ObjectRef],
         release_namespace: &str,
     ) -> Result<Vec<LiveObject>> {
-        let mut by_namespace: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for object in objects {
-            let args = by_namespace
-                .entry(object.namespace_or(release_namespace))
-                .or_default();
-            let arg = object.kubectl_arg();
-            if !args.contains(&arg) {
-                args.push(arg);
-            }
-        }
-        std::thread::scope(|scope| {
-            let calls: Vec<_> = by_namespace
-                .into_iter()
-                .map(|(namespace, names)| {
-                    scope.spawn(move || {
-                        let mut args = vec!["get".to_string()];
-                        args.extend(names);
-                        args.extend([
-                            format!("--namespace={namespace}"),
-                            "--ignore-not-found".into(),
-                            "--output=json".into(),
-                        ]);
-                        let output = self.call("get", args)?;
-                        parse_identities(&output.stdout)
-                    })
-                })
-                .collect();
-            let mut live = Vec::new();
-            for call in calls {
-                live.extend(call.join().expect("kubectl get thread")?);
-            }
-            Ok(live)
-        })
+        per_namespace(
+            objects,
+            |o| o.namespace_or(release_namespace).to_string(),
+            |namespace, objects| {
+                let mut args = vec!["get".to_string()];
+                for object in objects {
+                    let arg = object.kubectl_arg();
+                    if !args.contains(&arg) {
+                        args.push(arg);
+                    }
+                }
+                args.extend([
+                    format!("--namespace={namespace}"),
+                    "--ignore-not-found".into(),
+                    "--output=json".into(),
+                ]);
+                let output = self.call("get", args)?;
+                parse_identities(&output.stdout)
+            },
+        )
     }
 
     /// Asks the API server whether it would accept every object, changing nothing: a
     /// server-side apply dry run, one call per namespace. Returns the server's rejections.
     pub fn dry_run(&self, documents: &[Document], release_namespace: &str) -> Result<Vec<String>> {
-        let mut by_namespace: BTreeMap<&str, Vec<&serde_json::Value>> = BTreeMap::new();
-        for document in documents {
-            by_namespace
-                .entry(document.object.namespace_or(release_namespace))
-                .or_default()
-                .push(&document.body);
-        }
-        std::thread::scope(|scope| {
-            let calls: Vec<_> = by_namespace
-                .into_iter()
-                .map(|(namespace, bodies)| {
-                    scope.spawn(move || {
-                        let list = serde_json::json!({
-                            "apiVersion": "v1",
-                            "kind": "List",
-                            "items": bodies,
-                        });
-                        let mut args: Vec<String> = vec![
-                            "apply".into(),
-                            "--server-side".into(),
-                            "--dry-run=server".into(),
-                            "--force-conflicts".into(),
-                            "--field-manager=helm-safe-rollback-preflight".into(),
-                            "--output=name".into(),
-                            format!("--namespace={namespace}"),
-                            "--filename=-".into(),
-                        ];
-                        args.extend(self.connection_args.iter().cloned());
-                        let input = serde_json::to_vec(&list).expect("JSON list");
-                        let output = exec::capture_with_input(&self.bin, &args, Some(&input))
-                            .map_err(|e| {
-                                anyhow!("{e} (install kubectl, or point KUBECTL / --kubectl at it)")
-                            })?;
-                        let rejections = parse_rejections(&output.stderr);
-                        if !output.success() && rejections.is_empty() {
-                            bail!(
-                                "kubectl apply --dry-run=server failed: {}",
-                                output.error_line()
-                            );
-                        }
-                        Ok(rejections)
-                    })
-                })
-                .collect();
-            let mut rejections = Vec::new();
-            for call in calls {
-                rejections.extend(call.join().expect("kubectl dry-run thread")?);
+        let by_namespace = |d: &Document| d.object.namespace_or(release_namespace).to_string();
+        per_namespace(documents, by_namespace, |namespace, documents| {
+            let output = self.with_manifest(
+                &[
+                    "apply",
+                    "--server-side",
+                    "--dry-run=server",
+                    "--force-conflicts",
+                    "--field-manager=helm-safe-rollback-preflight",
+                    "--output=name",
+                ],
+                namespace,
+                documents,
+            )?;
+            let rejections = parse_rejections(&output.stderr);
+            if !output.success() && rejections.is_empty() {
+                bail!(
+                    "kubectl apply --dry-run=server failed: {}",
+                    output.error_line()
+                );
             }
             Ok(rejections)
         })
@@ -151,52 +111,46 @@ impl Kubectl {
     /// server-side apply dry run of each object compared with the live one (`kubectl diff`).
     /// Only names come back; the diff itself (which could show Secret data) is discarded.
     pub fn drifted(&self, documents: &[Document], release_namespace: &str) -> Result<Vec<String>> {
-        let mut by_namespace: BTreeMap<&str, Vec<&Document>> = BTreeMap::new();
-        for document in documents {
-            by_namespace
-                .entry(document.object.namespace_or(release_namespace))
-                .or_default()
-                .push(document);
-        }
-        std::thread::scope(|scope| {
-            let calls: Vec<_> = by_namespace
-                .into_iter()
-                .map(|(namespace, documents)| {
-                    scope.spawn(move || {
-                        let list = serde_json::json!({
-                            "apiVersion": "v1",
-                            "kind": "List",
-                            "items": documents.iter().map(|d| &d.body).collect::<Vec<_>>(),
-                        });
-                        let mut args: Vec<String> = vec![
-                            "diff".into(),
-                            "--server-side".into(),
-                            "--force-conflicts".into(),
-                            "--field-manager=helm-safe-rollback-verify".into(),
-                            format!("--namespace={namespace}"),
-                            "--filename=-".into(),
-                        ];
-                        args.extend(self.connection_args.iter().cloned());
-                        let input = serde_json::to_vec(&list).expect("JSON list");
-                        let output = exec::capture_with_input(&self.bin, &args, Some(&input))
-                            .map_err(|e| {
-                                anyhow!("{e} (install kubectl, or point KUBECTL / --kubectl at it)")
-                            })?;
-                        // kubectl diff: 0 no differences, 1 differences, anything else failed.
-                        match output.code {
-                            Some(0) => Ok(Vec::new()),
-                            Some(1) => Ok(diffed_objects(&output.stdout, &documents, namespace)),
-                            _ => bail!("kubectl diff failed: {}", output.error_line()),
-                        }
-                    })
-                })
-                .collect();
-            let mut drifted = Vec::new();
-            for call in calls {
-                drifted.extend(call.join().expect("kubectl diff thread")?);
+        let by_namespace = |d: &Document| d.object.namespace_or(release_namespace).to_string();
+        per_namespace(documents, by_namespace, |namespace, documents| {
+            let output = self.with_manifest(
+                &[
+                    "diff",
+                    "--server-side",
+                    "--force-conflicts",
+                    "--field-manager=helm-safe-rollback-verify",
+                ],
+                namespace,
+                documents,
+            )?;
+            // kubectl diff: 0 no differences, 1 differences, anything else failed.
+            match output.code {
+                Some(0) => Ok(Vec::new()),
+                Some(1) => Ok(diffed_objects(&output.stdout, documents, namespace)),
+                _ => bail!("kubectl diff failed: {}", output.error_line()),
             }
-            Ok(drifted)
         })
+    }
+
+    /// Runs kubectl with the documents as one JSON List on stdin: manifests never touch disk.
+    fn with_manifest(
+        &self,
+        verb_and_flags: &[&str],
+        namespace: &str,
+        documents: &[&Document],
+    ) -> Result<Output> {
+        let list = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": documents.iter().map(|d| &d.body).collect::<Vec<_>>(),
+        });
+        let mut args: Vec<String> = verb_and_flags.iter().map(|a| a.to_string()).collect();
+        args.push(format!("--namespace={namespace}"));
+        args.push("--filename=-".into());
+        args.extend(self.connection_args.iter().cloned());
+        let input = serde_json::to_vec(&list).expect("JSON list");
+        exec::capture_with_input(&self.bin, &args, Some(&input))
+            .map_err(|e| anyhow!("{e} (install kubectl, or point KUBECTL / --kubectl at it)"))
     }
 
     /// Deletes one object. The caller has just re-read its uid; see `reconcile` for why this
@@ -210,6 +164,33 @@ impl Kubectl {
         self.call("delete", args)?;
         Ok(())
     }
+}
+
+/// Groups items by namespace and runs `call` once per namespace, concurrently: a release is
+/// almost always one namespace, so this is almost always one kubectl process.
+fn per_namespace<T, K, R, F>(items: &[T], namespace_of: K, call: F) -> Result<Vec<R>>
+where
+    T: Sync,
+    K: Fn(&T) -> String,
+    R: Send,
+    F: Fn(&str, &[&T]) -> Result<Vec<R>> + Sync,
+{
+    let mut groups: BTreeMap<String, Vec<&T>> = BTreeMap::new();
+    for item in items {
+        groups.entry(namespace_of(item)).or_default().push(item);
+    }
+    std::thread::scope(|scope| {
+        let call = &call;
+        let calls: Vec<_> = groups
+            .iter()
+            .map(|(namespace, group)| scope.spawn(move || call(namespace, group)))
+            .collect();
+        let mut out = Vec::new();
+        for handle in calls {
+            out.extend(handle.join().expect("kubectl thread")?);
+        }
+        Ok(out)
+    })
 }
 
 /// `kubectl diff` names each differing object in a header line

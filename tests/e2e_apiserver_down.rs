@@ -76,19 +76,7 @@ fn an_api_server_lost_mid_rollback_is_finished_from_the_journal(helm: HelmMajor)
     let _ = bed_or_skip!();
     let (private, bed) = PrivateBed::start();
     let s = Scenario::new(bed, helm, "apidown");
-    let chart = s.chart("more");
-    s.helm(&["install", "more", &chart, "--set", "replicas=1"])
-        .ok();
-    s.helm(&[
-        "upgrade",
-        "more",
-        &chart,
-        "--set",
-        "replicas=1",
-        "--set",
-        "extra=true",
-    ])
-    .ok();
+    s.hanging_release();
     // Rolling back to 1 removes the extra ConfigMap and waits for a Deployment that can never
     // become ready (no kubelet): helm is busy when the API server goes.
     let child = s
@@ -109,12 +97,7 @@ fn an_api_server_lost_mid_rollback_is_finished_from_the_journal(helm: HelmMajor)
     s.wait_for_status("more", "pending-rollback");
     std::thread::sleep(Duration::from_millis(500));
     private.apiserver("stop");
-    let output = child.wait_with_output().unwrap();
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let run = Run::from(child.wait_with_output().unwrap());
     assert_ne!(run.code, 0, "{run}");
     let report = run.json();
     assert_eq!(report["outcome"], "failed", "{run}");

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::{HelmMajor, Run, Scenario};
@@ -70,17 +69,7 @@ fn an_invalid_target_is_refused_before_anything_changes(helm: HelmMajor) {
 fn a_foreign_object_is_refused_and_left_untouched(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "takeover");
-    let chart = s.chart("more");
-    s.helm(&["install", "more", &chart, "--set", "extra=true"])
-        .ok();
-    s.helm(&["upgrade", "more", &chart, "--set", "extra=false"])
-        .ok();
-    s.kubectl(&[
-        "create",
-        "configmap",
-        "more-extra",
-        "--from-literal=owner=someone-else",
-    ]);
+    s.foreign_object_in_target();
     let data = || {
         s.kubectl(&["get", "configmap/more-extra", "--output=jsonpath={.data}"])
             .stdout
@@ -161,42 +150,13 @@ fn an_orphan_of_an_earlier_attempt_is_removed_with_cleanup_on_fail(helm: HelmMaj
     assert_ne!(new_uid, orphan_uid);
 }
 
-/// Kills a `helm rollback --wait` half-way, leaving the release pending-rollback (no kubelet on
-/// the bed, so a Deployment with a replica never becomes ready and the wait never ends).
-fn leave_pending(s: &Scenario) {
-    let chart = s.chart("more");
-    s.helm(&["install", "more", &chart, "--set", "replicas=1"])
-        .ok();
-    s.helm(&[
-        "upgrade",
-        "more",
-        &chart,
-        "--set",
-        "replicas=1",
-        "--set",
-        "extra=true",
-    ])
-    .ok();
-    let mut command = Command::new(s.helm_bin());
-    command
-        .env("KUBECONFIG", &s.kubeconfig)
-        .env("HELM_CACHE_HOME", s.home.path().join("cache"))
-        .env("HELM_CONFIG_HOME", s.home.path().join("config"))
-        .env("HELM_DATA_HOME", s.home.path().join("data"))
-        .args(["rollback", "more", "1", "--wait", "--timeout", "5m"])
-        .args(["--namespace", &s.namespace])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = command.spawn().unwrap();
-    s.wait_for_status("more", "pending-rollback");
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
 fn a_pending_release_is_refused_while_young_and_superseded_when_old(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "pending");
-    leave_pending(&s);
+    // A native `helm rollback --wait` killed half-way leaves the release pending-rollback.
+    let mut rollback = s.pending_release();
+    rollback.kill().unwrap();
+    rollback.wait().unwrap();
     let history = || s.helm(&["history", "more", "-o", "json"]).ok().stdout;
     let before = history();
 

@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::fault_proxy::{Fault, FaultProxy, Rule};
+use support::fault_proxy::{Fault, Rule};
 use support::{HelmMajor, Scenario};
 
 for_both_helms!(a_transient_failure_is_reconciled_and_retried);
@@ -29,10 +29,7 @@ fn a_transient_failure_is_reconciled_and_retried(helm: HelmMajor) {
     .ok();
     assert_eq!(s.uid("service/seed-standby"), None);
 
-    let proxy = FaultProxy::start(&s.bed.server, s.bed.ca.as_deref()).unwrap();
-    let kubeconfig = s.home.path().join("proxy-kubeconfig");
-    proxy.write_kubeconfig(&kubeconfig, &s.bed.token).unwrap();
-    s.kubeconfig = kubeconfig;
+    let proxy = s.through_fault_proxy();
     let ns = s.namespace.clone();
     // The Deployment update fails once (helm 3 PATCHes it, helm 4 server-side-applies it: both
     // PATCH), and so does helm's DELETE of the Service it created.

@@ -177,17 +177,7 @@ fn text_report_collapses_cleanup_noise(helm: HelmMajor) {
 fn a_foreign_object_in_the_target_is_never_deleted(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "foreign");
-    let chart = s.chart("more");
-    s.helm(&["install", "more", &chart, "--set", "extra=true"])
-        .ok();
-    s.helm(&["upgrade", "more", &chart, "--set", "extra=false"])
-        .ok();
-    s.kubectl(&[
-        "create",
-        "configmap",
-        "more-extra",
-        "--from-literal=owner=someone-else",
-    ]);
+    s.foreign_object_in_target();
     let foreign_uid = s.uid("configmap/more-extra").unwrap();
 
     let run = s.safe_rollback(&[

@@ -16,24 +16,6 @@ for_both_helms!(
     bad_input_is_one_line_and_changes_nothing,
 );
 
-/// A release whose rollback to revision 1 with `--wait` never ends (no kubelet on the bed, so a
-/// Deployment with a replica never becomes ready).
-fn hanging_release(s: &Scenario) {
-    let chart = s.chart("more");
-    s.helm(&["install", "more", &chart, "--set", "replicas=1"])
-        .ok();
-    s.helm(&[
-        "upgrade",
-        "more",
-        &chart,
-        "--set",
-        "replicas=1",
-        "--set",
-        "extra=true",
-    ])
-    .ok();
-}
-
 fn start_hanging_rollback(s: &Scenario, extra: &[&str]) -> Child {
     let mut args = vec!["more", "1", "--wait", "--timeout", "5m", "--output", "json"];
     args.extend_from_slice(extra);
@@ -48,12 +30,7 @@ fn start_hanging_rollback(s: &Scenario, extra: &[&str]) -> Child {
 }
 
 fn finish(child: Child) -> Run {
-    let output = child.wait_with_output().unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(child.wait_with_output().unwrap())
 }
 
 fn signal(pid: u32, signal: i32) {
@@ -79,7 +56,7 @@ fn versions(s: &Scenario) -> String {
 fn sigterm_is_passed_to_helm_and_the_journal_is_completed(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "sigterm");
-    hanging_release(&s);
+    s.hanging_release();
     let child = start_hanging_rollback(&s, &[]);
     signal(child.id(), libc::SIGTERM);
     let run = finish(child);
@@ -106,7 +83,7 @@ fn sigterm_is_passed_to_helm_and_the_journal_is_completed(helm: HelmMajor) {
 fn a_killed_run_is_detected_and_finished_from_its_journal(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "sigkill");
-    hanging_release(&s);
+    s.hanging_release();
     let child = start_hanging_rollback(&s, &[]);
     // SIGKILL to the whole process group: us and helm, as a CI runner's hard kill does.
     signal_group(child.id(), libc::SIGKILL);
@@ -145,7 +122,7 @@ fn a_killed_run_is_detected_and_finished_from_its_journal(helm: HelmMajor) {
 fn a_second_run_on_the_same_release_backs_off(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "twice");
-    hanging_release(&s);
+    s.hanging_release();
     let first = start_hanging_rollback(&s, &[]);
     let versions_before = versions(&s);
     let second = s.safe_rollback(&["more", "2", "--cleanup-on-fail"]);
@@ -278,12 +255,7 @@ fn bad_input_is_one_line_and_changes_nothing(helm: HelmMajor) {
         for (k, v) in env {
             command.env(k, v);
         }
-        let output = command.output().unwrap();
-        let run = Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
+        let run = Run::from(command.output().unwrap());
         assert_eq!(run.code, code, "{args:?}:\n{run}");
         assert_eq!(run.stderr.lines().count(), 1, "{args:?}: one line\n{run}");
         assert!(run.stderr.contains(expected), "{args:?}: {expected}\n{run}");

@@ -5,10 +5,8 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
 use helm_safe_rollback::classify::{classify, Class, Finding};
-use support::fault_proxy::{Fault, FaultProxy, Rule};
+use support::fault_proxy::{Fault, Rule};
 use support::{HelmMajor, Run, Scenario};
 
 for_both_helms!(
@@ -73,31 +71,8 @@ fn debug_output_keeps_the_cause_primary_and_hides_stack_frames(helm: HelmMajor) 
 fn a_pending_release_blocks_upgrade_with_a_lock_error(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "lock");
+    let mut rollback = s.pending_release();
     let chart = s.chart("more");
-    s.helm(&["install", "more", &chart, "--set", "replicas=1"])
-        .ok();
-    s.helm(&[
-        "upgrade",
-        "more",
-        &chart,
-        "--set",
-        "replicas=1",
-        "--set",
-        "extra=true",
-    ])
-    .ok();
-    let mut rollback = Command::new(s.helm_bin())
-        .env("KUBECONFIG", &s.kubeconfig)
-        .env("HELM_CACHE_HOME", s.home.path().join("cache"))
-        .env("HELM_CONFIG_HOME", s.home.path().join("config"))
-        .env("HELM_DATA_HOME", s.home.path().join("data"))
-        .args(["rollback", "more", "1", "--wait", "--timeout", "5m"])
-        .args(["--namespace", &s.namespace])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    s.wait_for_status("more", "pending-rollback");
     let run = s.helm(&["upgrade", "more", &chart, "--set", "replicas=0"]);
     rollback.kill().unwrap();
     rollback.wait().unwrap();
@@ -123,10 +98,7 @@ fn network_faults_during_a_rollback_are_transient(helm: HelmMajor) {
         "image=busybox",
     ])
     .ok();
-    let proxy = FaultProxy::start(&s.bed.server, s.bed.ca.as_deref()).unwrap();
-    let kubeconfig = s.home.path().join("proxy-kubeconfig");
-    proxy.write_kubeconfig(&kubeconfig, &s.bed.token).unwrap();
-    s.kubeconfig = kubeconfig;
+    let proxy = s.through_fault_proxy();
     let ns = s.namespace.clone();
     for (name, method, fault) in [
         ("rollback-reset-on-create", "POST", Fault::Reset),

@@ -91,7 +91,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    pub fn from(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -176,10 +176,87 @@ impl Scenario {
 
     /// Real helm of this scenario's version, in its namespace.
     pub fn helm(&self, args: &[&str]) -> Run {
+        Run::from(self.helm_command(args).output().expect("run helm"))
+    }
+
+    /// The command [`Scenario::helm`] runs, for helm started in the background.
+    pub fn helm_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(self.helm_bin());
         self.env(&mut command);
         command.args(args).args(["--namespace", &self.namespace]);
-        Run::from(command.output().expect("run helm"))
+        command
+    }
+
+    /// Release `more` at revision 2, whose rollback to 1 with `--wait` never ends: the bed has
+    /// no kubelet, so its Deployment (one replica) never becomes ready.
+    pub fn hanging_release(&self) {
+        let chart = self.chart("more");
+        self.helm(&["install", "more", &chart, "--set", "replicas=1"])
+            .ok();
+        self.helm(&[
+            "upgrade",
+            "more",
+            &chart,
+            "--set",
+            "replicas=1",
+            "--set",
+            "extra=true",
+        ])
+        .ok();
+    }
+
+    /// [`Scenario::hanging_release`], with a native `helm rollback --wait` running on it: the
+    /// release is `pending-rollback` when this returns. The caller kills the child.
+    pub fn pending_release(&self) -> std::process::Child {
+        self.hanging_release();
+        let child = self
+            .helm_command(&["rollback", "more", "1", "--wait", "--timeout", "5m"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start helm rollback");
+        self.wait_for_status("more", "pending-rollback");
+        // Revision 1 has no `more-extra`: once helm has deleted it, helm is past its updates and
+        // waiting, so killing it now always leaves the same cluster behind.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.uid("configmap/more-extra").is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "helm never got to its wait"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        child
+    }
+
+    /// more/steps.sh steps 1–2 plus the hand-made ConfigMap: revision 1 of release `more` has
+    /// `more-extra`, which now exists and belongs to nobody. Returns the chart path.
+    pub fn foreign_object_in_target(&self) -> String {
+        let chart = self.chart("more");
+        self.helm(&["install", "more", &chart, "--set", "extra=true"])
+            .ok();
+        self.helm(&["upgrade", "more", &chart, "--set", "extra=false"])
+            .ok();
+        self.kubectl(&[
+            "create",
+            "configmap",
+            "more-extra",
+            "--from-literal=owner=someone-else",
+        ]);
+        chart
+    }
+
+    /// Routes every later helm, kubectl and helm-safe-rollback call of this scenario through a
+    /// new fault proxy; keep the proxy alive for as long as the scenario uses it.
+    pub fn through_fault_proxy(&mut self) -> fault_proxy::FaultProxy {
+        let proxy = fault_proxy::FaultProxy::start(&self.bed.server, self.bed.ca.as_deref())
+            .expect("start the fault proxy");
+        let kubeconfig = self.home.path().join("proxy-kubeconfig");
+        proxy
+            .write_kubeconfig(&kubeconfig, &self.bed.token)
+            .expect("write the proxy's kubeconfig");
+        self.kubeconfig = kubeconfig;
+        proxy
     }
 
     /// Real kubectl, in this scenario's namespace.
