@@ -162,7 +162,8 @@ impl Scenario {
         self.home.path().join("journal")
     }
 
-    fn env(&self, command: &mut Command) {
+    /// The scenario's environment (kubeconfig, helm homes) on a command.
+    pub fn env(&self, command: &mut Command) {
         let home = self.home.path();
         command
             .env("KUBECONFIG", &self.kubeconfig)
