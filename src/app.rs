@@ -113,7 +113,8 @@ pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i32
             return finish(invocation, &journal, record, report, 0, started);
         }
     } else {
-        let findings = match preflight_findings(&snapshot, &tools.kubectl) {
+        let removes_orphans = invocation.cleanup_on_fail && !invocation.own.no_reconcile;
+        let findings = match preflight_findings(&snapshot, &tools.kubectl, removes_orphans) {
             Ok(findings) => findings,
             Err(error) => {
                 let failure = CaptureError {
@@ -369,13 +370,20 @@ fn allowances(invocation: &Invocation) -> anyhow::Result<Allowances> {
     })
 }
 
-fn preflight_findings(snapshot: &Snapshot, kubectl: &Kubectl) -> anyhow::Result<Findings> {
+fn preflight_findings(
+    snapshot: &Snapshot,
+    kubectl: &Kubectl,
+    removes_orphans: bool,
+) -> anyhow::Result<Findings> {
     let documents = manifest::parse_documents(&snapshot.target_manifest)?;
     let invalid = kubectl.dry_run(&documents, &snapshot.release.namespace)?;
+    let orphans = preflight::orphans(snapshot, &snapshot.last_successful);
+    let removed: &[LiveObject] = if removes_orphans { &orphans } else { &[] };
     Ok(Findings {
         invalid,
         foreign: preflight::foreign_objects(snapshot),
-        orphans: preflight::orphans(snapshot, &snapshot.last_successful),
+        helm3_unlisted: preflight::helm3_unlisted(snapshot, removed),
+        orphans,
         pending: preflight::pending(&snapshot.history, jiff::Timestamp::now()),
     })
 }

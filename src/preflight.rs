@@ -31,6 +31,10 @@ pub struct Findings {
     pub orphans: Vec<LiveObject>,
     /// The newest revision is pending.
     pub pending: Option<Pending>,
+    /// Helm 3 only: target objects of this release that exist but are not in the manifest helm
+    /// rolls back from. Helm 3's update fails on each (`no <Kind> with the name "…" found`)
+    /// after it has already created and patched others.
+    pub helm3_unlisted: Vec<LiveObject>,
 }
 
 /// What the user allowed beyond the safe default.
@@ -69,6 +73,18 @@ pub fn verdict(
                 "{} exists and belongs to {owner}; helm 4 would silently take it over and helm 3 \
                  would fail on it (pass --allow-takeover to let helm adopt it)",
                 describe(object, release_namespace)
+            ));
+        }
+    }
+    if !allow.takeover {
+        for object in &findings.helm3_unlisted {
+            reasons.push(format!(
+                "{} exists but the manifest helm 3 rolls back from does not list it: helm 3 \
+                 would fail with `no {} with the name \"{}\" found` after changing other objects \
+                 (remove it, or pass --allow-takeover to let helm try)",
+                describe(object, release_namespace),
+                object.kind,
+                object.name
             ));
         }
     }
@@ -150,6 +166,25 @@ pub fn foreign_objects(snapshot: &Snapshot) -> Vec<LiveObject> {
         .filter(|o| in_manifest(o, &snapshot.target, namespace))
         .filter(|o| !in_manifest(o, &snapshot.current, namespace))
         .filter(|o| !o.owner.is(&snapshot.release))
+        .cloned()
+        .collect()
+}
+
+/// Helm 3's update looks every existing target object up in the current manifest and fails on
+/// those it cannot find; `removed` are objects that will be gone before helm runs (orphans we
+/// delete first).
+pub fn helm3_unlisted(snapshot: &Snapshot, removed: &[LiveObject]) -> Vec<LiveObject> {
+    if snapshot.helm.major != 3 {
+        return Vec::new();
+    }
+    let namespace = &snapshot.release.namespace;
+    snapshot
+        .live
+        .iter()
+        .filter(|o| in_manifest(o, &snapshot.target, namespace))
+        .filter(|o| !in_manifest(o, &snapshot.current, namespace))
+        .filter(|o| o.owner.is(&snapshot.release))
+        .filter(|o| !removed.iter().any(|r| r.uid == o.uid))
         .cloned()
         .collect()
 }
@@ -403,6 +438,33 @@ mod tests {
             Some(("more", "default")),
         )]);
         assert!(foreign_objects(&s).is_empty());
+    }
+
+    #[test]
+    fn helm3_fails_on_its_own_objects_missing_from_the_current_manifest() {
+        let mut s = snapshot(vec![
+            live("ConfigMap", "app", Some(("more", "default"))),
+            live("ConfigMap", "more-extra", Some(("more", "default"))),
+        ]);
+        assert!(helm3_unlisted(&s, &[]).is_empty(), "helm 4 adopts them");
+        s.helm.major = 3;
+        let unlisted = helm3_unlisted(&s, &[]);
+        assert_eq!(unlisted.len(), 1);
+        assert_eq!(unlisted[0].name, "more-extra");
+        assert!(
+            helm3_unlisted(&s, &unlisted).is_empty(),
+            "unless removed first"
+        );
+        let refusal = verdict(
+            &Findings {
+                helm3_unlisted: unlisted,
+                ..Findings::default()
+            },
+            &Allowances::default(),
+            "default",
+        )
+        .unwrap();
+        assert!(refusal.reasons[0].contains("no ConfigMap with the name \"more-extra\" found"));
     }
 
     #[test]

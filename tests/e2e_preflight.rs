@@ -14,6 +14,7 @@ for_both_helms!(
     an_orphan_of_an_earlier_attempt_is_removed_with_cleanup_on_fail,
     a_pending_release_is_refused_while_young_and_superseded_when_old,
     plan_changes_nothing,
+    a_kept_object_helm3_cannot_roll_back_over_is_seen_coming,
 );
 
 fn strings(value: &serde_json::Value) -> Vec<String> {
@@ -217,4 +218,60 @@ fn plan_changes_nothing(helm: HelmMajor) {
         run.stdout.contains("preflight: the rollback would proceed"),
         "{run}"
     );
+}
+
+/// `helm.sh/resource-policy: keep` leaves an object behind when a revision drops it; rolling back
+/// to a revision that has it again fails on helm 3 (`no ConfigMap with the name … found`) and is
+/// adopted by helm 4. We refuse on helm 3 before anything changes, and never delete it.
+fn a_kept_object_helm3_cannot_roll_back_over_is_seen_coming(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "kept");
+    let chart = s.home.path().join("chart-keep");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: keep\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-main\ndata: {k: v}\n\
+         {{- if .Values.kept }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-kept\n\
+         \x20 annotations:\n    helm.sh/resource-policy: keep\ndata: {k: v}\n{{- end }}\n",
+    )
+    .unwrap();
+    let chart = chart.to_str().unwrap();
+    s.helm(&["install", "k", chart, "--set", "kept=true"]).ok();
+    s.helm(&["upgrade", "k", chart, "--set", "kept=false"]).ok();
+    let kept = s.uid("configmap/k-kept").expect("helm kept it");
+    let before = versions(&s);
+
+    let run = s.safe_rollback(&["k", "1", "--cleanup-on-fail", "--output", "json"]);
+    match helm {
+        HelmMajor::V3 => {
+            assert_eq!(run.code, 5, "{run}");
+            let reasons = strings(&run.json()["refusal_reasons"]);
+            assert!(
+                reasons
+                    .iter()
+                    .any(|r| r.contains(
+                        "/k-kept exists but the manifest helm 3 rolls back from does not list it"
+                    ) && r.contains("no ConfigMap with the name \"k-kept\" found")),
+                "{reasons:#?}"
+            );
+            assert_eq!(versions(&s), before, "nothing changed");
+            // Let helm try anyway: it fails as predicted, and the kept object survives.
+            let run = s.safe_rollback(&["k", "1", "--allow-takeover", "--output", "json"]);
+            assert_eq!(run.code, 1, "{run}");
+            assert!(strings(&run.json()["primary_errors"])[0]
+                .contains("no ConfigMap with the name \"k-kept\" found"));
+        }
+        HelmMajor::V4 => {
+            assert_eq!(run.code, 0, "{run}");
+            assert!(strings(&run.json()["warnings"])
+                .iter()
+                .any(|w| w.contains("resource exists on cluster but not in original release")));
+        }
+    }
+    assert_eq!(s.uid("configmap/k-kept"), Some(kept), "never deleted");
 }
