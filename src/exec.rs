@@ -98,6 +98,8 @@ pub fn capture_with_input(program: &Path, args: &[String], input: Option<&[u8]>)
 pub enum Echo {
     Stdout,
     Stderr,
+    /// Captured only (tests of this module, which must not flood the test runner's terminal).
+    Nowhere,
 }
 
 /// Runs a program with its output echoed live (stdout to `stdout_echo`, stderr to our stderr)
@@ -107,6 +109,15 @@ pub enum Echo {
 /// killing us: helm gets to stop the way it chooses, and we live on to finish the journal and
 /// the reconcile. (A CI runner's SIGTERM reaches only our pid; a terminal's ^C reaches both.)
 pub fn stream(program: &Path, args: &[String], stdout_echo: Echo) -> Result<Output> {
+    stream_echoing(program, args, stdout_echo, Echo::Stderr)
+}
+
+fn stream_echoing(
+    program: &Path,
+    args: &[String],
+    stdout_echo: Echo,
+    stderr_echo: Echo,
+) -> Result<Output> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let signal_handle = signals.handle();
@@ -134,7 +145,7 @@ pub fn stream(program: &Path, args: &[String], stdout_echo: Echo) -> Result<Outp
             forwarded
         });
         let out = scope.spawn(move || tee(child_stdout, stdout_echo));
-        let err = scope.spawn(move || tee(child_stderr, Echo::Stderr));
+        let err = scope.spawn(move || tee(child_stderr, stderr_echo));
         let out = out.join().expect("stdout tee");
         let err = err.join().expect("stderr tee");
         signal_handle.close();
@@ -169,6 +180,7 @@ fn tee(mut from: impl Read, echo: Echo) -> (Vec<u8>, usize) {
         let _ = match echo {
             Echo::Stdout => std::io::stdout().lock().write_all(chunk),
             Echo::Stderr => std::io::stderr().lock().write_all(chunk),
+            Echo::Nowhere => Ok(()),
         };
         let room = CAPTURE_LIMIT.saturating_sub(kept.len());
         kept.extend_from_slice(&chunk[..n.min(room)]);
@@ -199,5 +211,43 @@ fn spawn_error(program: &Path, error: std::io::Error) -> anyhow::Error {
             anyhow!("{} is not an executable program", program.display())
         }
         _ => anyhow!("cannot run {}: {error}", program.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Result<Output> {
+        stream_echoing(
+            Path::new("/bin/sh"),
+            &["-c".to_string(), script.to_string()],
+            Echo::Nowhere,
+            Echo::Nowhere,
+        )
+    }
+
+    /// 100 MB on stderr: all of it is drained (the child never blocks), a bounded part kept.
+    #[test]
+    fn a_flood_on_stderr_is_drained_but_not_all_kept() {
+        let output = sh("head -c 100000000 /dev/zero | tr '\\0' x >&2; echo done").unwrap();
+        assert!(output.success());
+        assert_eq!(output.stdout, b"done\n");
+        assert_eq!(output.stderr.len(), CAPTURE_LIMIT);
+        assert_eq!(output.stderr.len() + output.stderr_dropped, 100_000_000);
+    }
+
+    #[test]
+    fn a_child_killed_by_a_signal_is_reported_as_such() {
+        let output = sh("kill -9 $$").unwrap();
+        assert_eq!(output.code, None);
+        assert_eq!(output.signal, Some(9));
+        assert_eq!(output.error_line(), "killed by signal 9");
+    }
+
+    #[test]
+    fn a_missing_program_is_one_clear_error() {
+        let err = capture(Path::new("/nonexistent/helm"), &[]).unwrap_err();
+        assert_eq!(err.to_string(), "/nonexistent/helm not found");
     }
 }
