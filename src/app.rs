@@ -64,10 +64,16 @@ pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i32
         namespace: invocation.kube.namespace.as_deref(),
         revision: invocation.revision,
     };
-    let mut snapshot = match capture::capture(&request, &tools.helm, &tools.kubectl) {
-        Ok(snapshot) => snapshot,
+    let captured = match capture::capture(
+        &request,
+        &tools.helm,
+        &tools.kubectl,
+        !invocation.own.no_preflight,
+    ) {
+        Ok(captured) => captured,
         Err(failure) => return not_attempted(invocation, failure, started),
     };
+    let mut snapshot = captured.snapshot;
     let journal_failure = |error| CaptureError {
         step: "journal",
         error,
@@ -114,7 +120,8 @@ pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i32
         }
     } else {
         let removes_orphans = invocation.cleanup_on_fail && !invocation.own.no_reconcile;
-        let findings = match preflight_findings(&snapshot, &tools.kubectl, removes_orphans) {
+        let dry_run = captured.dry_run.unwrap_or_else(|| Ok(Vec::new()));
+        let findings = match preflight_findings(&snapshot, dry_run, removes_orphans) {
             Ok(findings) => findings,
             Err(error) => {
                 let failure = CaptureError {
@@ -372,11 +379,10 @@ fn allowances(invocation: &Invocation) -> anyhow::Result<Allowances> {
 
 fn preflight_findings(
     snapshot: &Snapshot,
-    kubectl: &Kubectl,
+    dry_run: anyhow::Result<Vec<String>>,
     removes_orphans: bool,
 ) -> anyhow::Result<Findings> {
-    let documents = manifest::parse_documents(&snapshot.target_manifest)?;
-    let invalid = kubectl.dry_run(&documents, &snapshot.release.namespace)?;
+    let invalid = dry_run?;
     let orphans = preflight::orphans(snapshot, &snapshot.last_successful);
     let removed: &[LiveObject] = if removes_orphans { &orphans } else { &[] };
     Ok(Findings {

@@ -50,11 +50,22 @@ pub struct Request<'a> {
     pub revision: Option<u64>,
 }
 
+/// The snapshot, and — when asked for — the API server's verdict on the target revision (a
+/// server-side dry run, see preflight), fetched while the live identities are being read: both
+/// need only the manifests, so asking at once saves a kubectl round trip on every run.
+pub struct Captured {
+    pub snapshot: Snapshot,
+    pub dry_run: Option<anyhow::Result<Vec<String>>>,
+}
+
+type Manifest = anyhow::Result<(Vec<ObjectRef>, Vec<u8>)>;
+
 pub fn capture(
     request: &Request,
     helm: &Helm,
     kubectl: &Kubectl,
-) -> std::result::Result<Snapshot, CaptureError> {
+    with_dry_run: bool,
+) -> std::result::Result<Captured, CaptureError> {
     let fail = |step, helm_version: Option<&HelmVersion>| {
         let helm_version = helm_version.cloned();
         move |error| CaptureError {
@@ -63,11 +74,23 @@ pub fn capture(
             helm: helm_version,
         }
     };
-    // Three independent questions; asking them at once keeps capture to the latency of the
-    // slowest, not the sum.
-    let (version, history, namespace) = std::thread::scope(|scope| {
+    // `None` reads the newest revision: what `helm rollback` rolls back from.
+    let read = |revision: Option<u64>| -> Manifest {
+        let bytes = helm.manifest(request.release, revision)?;
+        let objects = manifest::parse_objects(&bytes).with_context(|| match revision {
+            Some(r) => format!("manifest of revision {r}"),
+            None => "manifest of the newest revision".to_string(),
+        })?;
+        Ok((objects, bytes))
+    };
+
+    // Stage 1: everything that needs only the release name, asked at once, so capture costs the
+    // slowest of these rather than their sum.
+    let (version, history, namespace, current, early_target) = std::thread::scope(|scope| {
         let version = scope.spawn(|| helm.version());
         let history = scope.spawn(|| helm.history(request.release));
+        let current = scope.spawn(|| read(None));
+        let target = request.revision.map(|r| scope.spawn(move || read(Some(r))));
         let namespace = match request.namespace {
             Some(ns) => Ok(ns.to_string()),
             None => kubectl
@@ -78,6 +101,8 @@ pub fn capture(
             version.join().expect("helm version thread"),
             history.join().expect("helm history thread"),
             namespace,
+            current.join().expect("manifest thread"),
+            target.map(|t| t.join().expect("manifest thread")),
         )
     });
     let version = version.map_err(fail("helm version", None))?;
@@ -85,29 +110,34 @@ pub fn capture(
     let namespace = namespace.map_err(fail("namespace", Some(&version)))?;
     let (from_revision, to_revision) = helm::resolve_revisions(&history, request.revision)
         .map_err(fail("revision", Some(&version)))?;
+    let (current, _) = current.map_err(fail("helm get manifest", Some(&version)))?;
+    let (target, target_manifest) = early_target
+        .unwrap_or_else(|| read(Some(to_revision)))
+        .map_err(fail("helm get manifest", Some(&version)))?;
 
+    // Stage 2: what needs the manifests, at once.
     let last_successful_revision = preflight::last_successful_revision(&history);
     let extra_revision =
         last_successful_revision.filter(|r| *r != from_revision && *r != to_revision);
-    let (current, target, extra) = std::thread::scope(|scope| {
-        let read = |revision| {
-            helm.manifest(request.release, revision).and_then(|m| {
-                let objects = manifest::parse_objects(&m)
-                    .with_context(|| format!("manifest of revision {revision}"))?;
-                Ok((objects, m))
+    let mut involved: Vec<ObjectRef> = current.iter().chain(target.iter()).cloned().collect();
+    involved.sort();
+    involved.dedup();
+    let (live, dry_run, extra) = std::thread::scope(|scope| {
+        let extra = scope.spawn(|| extra_revision.map(|r| read(Some(r))).transpose());
+        let dry_run = with_dry_run.then(|| {
+            scope.spawn(|| {
+                let documents = manifest::parse_documents(&target_manifest)?;
+                kubectl.dry_run(&documents, &namespace)
             })
-        };
-        let current = scope.spawn(move || read(from_revision));
-        let extra = scope.spawn(move || extra_revision.map(read).transpose());
-        let target = read(to_revision);
+        });
+        let live = kubectl.identities(&involved, &namespace);
         (
-            current.join().expect("manifest thread"),
-            target,
+            live,
+            dry_run.map(|d| d.join().expect("dry-run thread")),
             extra.join().expect("manifest thread"),
         )
     });
-    let (current, _) = current.map_err(fail("helm get manifest", Some(&version)))?;
-    let (target, target_manifest) = target.map_err(fail("helm get manifest", Some(&version)))?;
+    let live = live.map_err(fail("kubectl get", Some(&version)))?;
     let extra = extra.map_err(fail("helm get manifest", Some(&version)))?;
     let last_successful = match (last_successful_revision, extra) {
         (_, Some((objects, _))) => objects,
@@ -116,28 +146,24 @@ pub fn capture(
         _ => Vec::new(),
     };
 
-    let mut involved: Vec<ObjectRef> = current.iter().chain(target.iter()).cloned().collect();
-    involved.sort();
-    involved.dedup();
-    let live = kubectl
-        .identities(&involved, &namespace)
-        .map_err(fail("kubectl get", Some(&version)))?;
-
-    Ok(Snapshot {
-        release: ReleaseId {
-            name: request.release.to_string(),
-            namespace,
+    Ok(Captured {
+        snapshot: Snapshot {
+            release: ReleaseId {
+                name: request.release.to_string(),
+                namespace,
+            },
+            helm: version,
+            history,
+            from_revision,
+            to_revision,
+            current,
+            target,
+            live,
+            taken_at: jiff::Timestamp::now().to_string(),
+            last_successful_revision,
+            last_successful,
+            target_manifest,
         },
-        helm: version,
-        history,
-        from_revision,
-        to_revision,
-        current,
-        target,
-        live,
-        taken_at: jiff::Timestamp::now().to_string(),
-        last_successful_revision,
-        last_successful,
-        target_manifest,
+        dry_run,
     })
 }

@@ -50,12 +50,21 @@ impl Helm {
         parse_history(&output.stdout)
     }
 
-    pub fn manifest(&self, release: &str, revision: u64) -> Result<Vec<u8>> {
-        let revision = revision.to_string();
-        let output = self.call(
-            "get manifest",
-            &["get", "manifest", release, "--revision", &revision],
-        )?;
+    /// The manifest of a revision; `None` is the newest one.
+    pub fn manifest(&self, release: &str, revision: Option<u64>) -> Result<Vec<u8>> {
+        let output = match revision {
+            Some(revision) => self.call(
+                "get manifest",
+                &[
+                    "get",
+                    "manifest",
+                    release,
+                    "--revision",
+                    &revision.to_string(),
+                ],
+            )?,
+            None => self.call("get manifest", &["get", "manifest", release])?,
+        };
         Ok(output.stdout)
     }
 
