@@ -76,22 +76,28 @@ class Timer:
 
     @staticmethod
     def run(cmd, env, track_rss=False):
-        start = time.perf_counter()
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        peak = None
-        if track_rss:
-            status = f"/proc/{p.pid}/status"
-            while p.poll() is None:
-                try:
-                    with open(status) as f:
-                        for line in f:
-                            if line.startswith("VmHWM:"):
-                                peak = max(peak or 0, int(line.split()[1]))
-                except OSError:
-                    pass
-                time.sleep(0.005)
-        out, err = p.communicate()
-        return time.perf_counter() - start, subprocess.CompletedProcess(cmd, p.returncode, out, err), peak
+        # Output goes to files, not pipes: a child writing more than a pipe holds (helm --debug on
+        # 500 objects does) would block forever while we poll it instead of reading.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            start = time.perf_counter()
+            p = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+            peak = None
+            if track_rss:
+                status = f"/proc/{p.pid}/status"
+                while p.poll() is None:
+                    try:
+                        with open(status) as f:
+                            for line in f:
+                                if line.startswith("VmHWM:"):
+                                    peak = max(peak or 0, int(line.split()[1]))
+                    except OSError:
+                        pass
+                    time.sleep(0.005)
+            p.wait()
+            seconds = time.perf_counter() - start
+            out.seek(0)
+            err.seek(0)
+            return seconds, subprocess.CompletedProcess(cmd, p.returncode, out.read(), err.read()), peak
 
 
 def main():

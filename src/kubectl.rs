@@ -17,6 +17,9 @@ use crate::model::{
     RESOURCE_POLICY_ANNOTATION,
 };
 
+/// Up to this many objects per namespace are read by name (within kubectl's request burst).
+pub const BY_NAME_LIMIT: usize = 8;
+
 pub struct Kubectl {
     pub bin: PathBuf,
     /// Connection flags (context, kubeconfig, server, credentials), as kubectl spells them.
@@ -51,7 +54,10 @@ impl Kubectl {
     }
 
     /// The live identity of every object that exists; absent objects are simply not returned.
-    /// One kubectl call per namespace, run concurrently.
+    /// One kubectl call per namespace, run concurrently. A few objects are read by name; more
+    /// than [`BY_NAME_LIMIT`] are read with one LIST per kind and filtered here, because kubectl
+    /// GETs named objects one request at a time under client-side rate limiting (5 requests a
+    /// second after a burst of 10): 100 objects by name took 14 s on the bed, by kind 0.1 s.
     pub fn identities(
         &self,
         objects: &[ObjectRef],
@@ -62,11 +68,23 @@ impl Kubectl {
             |o| o.namespace_or(release_namespace).to_string(),
             |namespace, objects| {
                 let mut args = vec!["get".to_string()];
+                let by_name = objects.len() <= BY_NAME_LIMIT;
+                let mut kinds: Vec<String> = Vec::new();
                 for object in objects {
                     let arg = object.kubectl_arg();
-                    if !args.contains(&arg) {
-                        args.push(arg);
+                    if by_name {
+                        if !args.contains(&arg) {
+                            args.push(arg);
+                        }
+                    } else {
+                        let kind = arg.split('/').next().unwrap_or_default().to_string();
+                        if !kinds.contains(&kind) {
+                            kinds.push(kind);
+                        }
                     }
+                }
+                if !by_name {
+                    args.push(kinds.join(","));
                 }
                 args.extend([
                     format!("--namespace={namespace}"),
@@ -74,7 +92,10 @@ impl Kubectl {
                     "--output=json".into(),
                 ]);
                 let output = self.call("get", args)?;
-                parse_identities(&output.stdout)
+                let mut live = parse_identities(&output.stdout)?;
+                // A LIST brings the namespace's other objects of those kinds too.
+                live.retain(|l| objects.iter().any(|o| l.is(o, namespace)));
+                Ok(live)
             },
         )
     }

@@ -14,6 +14,7 @@ for_both_helms!(
     a_foreign_object_in_the_target_is_never_deleted,
     unknown_release_and_revision_change_nothing,
     text_report_collapses_cleanup_noise,
+    a_large_release_is_read_one_list_per_kind,
 );
 
 /// Steps 1–3 of seed/steps.sh: revision 2 is a failed upgrade whose manifest has the Service and
@@ -227,4 +228,49 @@ fn unknown_release_and_revision_change_nothing(helm: HelmMajor) {
 
     let history_after = s.helm(&["history", &release, "-o", "json"]).ok().stdout;
     assert_eq!(history_before, history_after, "no rollback ran");
+}
+
+/// More than a handful of objects are read with one LIST per kind (kubectl's GET-by-name is rate
+/// limited); what the LIST brings beyond the release's objects must not reach the journal.
+fn a_large_release_is_read_one_list_per_kind(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "large");
+    let chart = s.home.path().join("chart-large");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: large\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/all.yaml"),
+        "{{- range until 20 }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ $.Release.Name }}-cm{{ . }}\n\
+         data: {v: {{ $.Values.v | quote }}}\n{{- end }}\n",
+    )
+    .unwrap();
+    let chart = chart.to_str().unwrap();
+    for other in ["unrelated-a", "unrelated-b"] {
+        s.kubectl(&["create", "configmap", other, "--from-literal=k=v"]);
+    }
+    s.helm(&["install", "big", chart, "--set", "v=1"]).ok();
+    s.helm(&["upgrade", "big", chart, "--set", "v=2"]).ok();
+
+    let run = s.safe_rollback(&["big", "1", "--output", "json"]);
+    assert_eq!(run.code, 0, "{run}");
+    let journal: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.json()["journal"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let mut live: Vec<String> = journal["snapshot"]["live"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_string())
+        .collect();
+    live.sort();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("big-cm{i}")).collect();
+    expected.sort();
+    assert_eq!(live, expected, "exactly the release's objects");
+    let value = s.kubectl(&["get", "configmap/big-cm7", "-o", "jsonpath={.data.v}"]);
+    assert_eq!(value.stdout, "1");
 }
