@@ -35,14 +35,7 @@ impl Helm {
         if !output.success() {
             bail!("helm version failed: {}", output.error_line());
         }
-        let version = parse_version(&String::from_utf8_lossy(&output.stdout))?;
-        if !(3..=4).contains(&version.major) {
-            bail!(
-                "unsupported helm version {}: helm-safe-rollback supports helm 3 and helm 4",
-                version.version
-            );
-        }
-        Ok(version)
+        supported(parse_version(&String::from_utf8_lossy(&output.stdout))?)
     }
 
     pub fn history(&self, release: &str) -> Result<Vec<Revision>> {
@@ -97,6 +90,17 @@ pub fn parse_version(text: &str) -> Result<HelmVersion> {
         .and_then(|m| m.parse::<u64>().ok())
         .ok_or_else(|| anyhow!("cannot read helm's version from {:?}", text.trim()))?;
     Ok(HelmVersion { version, major })
+}
+
+/// Helm 3 and helm 4 are what the classifier and the preflight checks know.
+pub fn supported(version: HelmVersion) -> Result<HelmVersion> {
+    if !(3..=4).contains(&version.major) {
+        bail!(
+            "unsupported helm version {}: helm-safe-rollback supports helm 3 and helm 4",
+            version.version
+        );
+    }
+    Ok(version)
 }
 
 pub fn parse_history(json: &[u8]) -> Result<Vec<Revision>> {
@@ -162,6 +166,19 @@ mod tests {
         );
         let first_only = &history[..1];
         assert!(resolve_revisions(first_only, None).is_err());
+    }
+
+    #[test]
+    fn only_helm_3_and_4_are_supported() {
+        // What `helm version --short` prints for helm 2 and a future helm 5.
+        for text in ["v2.17.0+ga690bad", "v5.0.0+g0000000"] {
+            let err = supported(parse_version(text).unwrap()).unwrap_err();
+            assert!(
+                err.to_string().starts_with("unsupported helm version"),
+                "{err}"
+            );
+        }
+        assert!(supported(parse_version("v3.17.3+ge4da497").unwrap()).is_ok());
     }
 
     #[test]

@@ -173,7 +173,16 @@ fn a_pending_release_is_refused_while_young_and_superseded_when_old(helm: HelmMa
     );
     assert_eq!(history(), before, "nothing changed");
 
-    // Older than the (lowered) limit: treated as abandoned, the rollback unsticks it.
+    // The explicit override goes ahead at once (revision 4 brings more-extra back).
+    let run = s.safe_rollback(&["more", "2", "--allow-pending", "--output", "json"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(history().contains("\"status\":\"deployed\""));
+
+    // Pending again (revision 5); older than the (lowered) limit it is treated as abandoned and
+    // the rollback unsticks it, saying so.
+    let mut rollback = s.begin_pending_rollback();
+    rollback.kill().unwrap();
+    rollback.wait().unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let run = s.safe_rollback(&["more", "2", "--pending-max-age", "1s", "--output", "json"]);
     assert_eq!(run.code, 0, "{run}");
@@ -181,7 +190,7 @@ fn a_pending_release_is_refused_while_young_and_superseded_when_old(helm: HelmMa
     assert!(
         strings(&report["warnings"])
             .iter()
-            .any(|w| w.contains("revision 3 was pending-rollback") && w.contains("supersedes")),
+            .any(|w| w.contains("revision 5 was pending-rollback") && w.contains("supersedes")),
         "{run}"
     );
     assert!(history().contains("\"status\":\"deployed\""));

@@ -8,9 +8,20 @@ mod support;
 use support::fault_proxy::{Fault, Rule};
 use support::{HelmMajor, Scenario};
 
-for_both_helms!(a_transient_failure_is_reconciled_and_retried);
+for_both_helms!(
+    a_503_is_reconciled_and_retried,
+    a_connection_reset_is_reconciled_and_retried
+);
 
-fn a_transient_failure_is_reconciled_and_retried(helm: HelmMajor) {
+fn a_503_is_reconciled_and_retried(helm: HelmMajor) {
+    transient_failure_is_reconciled_and_retried(helm, Fault::ServiceUnavailable);
+}
+
+fn a_connection_reset_is_reconciled_and_retried(helm: HelmMajor) {
+    transient_failure_is_reconciled_and_retried(helm, Fault::Reset);
+}
+
+fn transient_failure_is_reconciled_and_retried(helm: HelmMajor, fault: Fault) {
     let bed = bed_or_skip!();
     let mut s = Scenario::new(bed, helm, "retry");
     let chart = s.chart("seed");
@@ -37,7 +48,7 @@ fn a_transient_failure_is_reconciled_and_retried(helm: HelmMajor) {
         Rule::new(
             Some("PATCH"),
             &format!("^/apis/apps/v1/namespaces/{ns}/deployments/seed-web"),
-            Fault::ServiceUnavailable,
+            fault,
         )
         .unwrap()
         .times(1),
@@ -46,7 +57,7 @@ fn a_transient_failure_is_reconciled_and_retried(helm: HelmMajor) {
         Rule::new(
             Some("DELETE"),
             &format!("^/api/v1/namespaces/{ns}/services/seed-standby"),
-            Fault::ServiceUnavailable,
+            fault,
         )
         .unwrap()
         .times(1),

@@ -260,6 +260,25 @@ fn bad_input_is_one_line_and_changes_nothing(helm: HelmMajor) {
         assert_eq!(run.stderr.lines().count(), 1, "{args:?}: one line\n{run}");
         assert!(run.stderr.contains(expected), "{args:?}: {expected}\n{run}");
     }
+    // A namespace that does not exist (the scenario's helper would add its own -n).
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_helm-safe-rollback"));
+    s.env(&mut command);
+    command
+        .env("HELM_BIN", s.helm_bin())
+        .env("KUBECTL", &s.bed.kubectl)
+        .args([
+            "seed",
+            "1",
+            "--namespace",
+            "no-such-namespace",
+            "--journal-dir",
+        ])
+        .arg(s.journal_dir());
+    let run = Run::from(command.output().unwrap());
+    assert_eq!(run.code, 3, "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(run.stderr.contains("release: not found"), "{run}");
+
     assert_eq!(history(), before, "no rollback ran");
     assert!(s.uid("configmap/seed-config").is_some());
 }

@@ -210,6 +210,13 @@ impl Scenario {
     /// release is `pending-rollback` when this returns. The caller kills the child.
     pub fn pending_release(&self) -> std::process::Child {
         self.hanging_release();
+        self.begin_pending_rollback()
+    }
+
+    /// Starts a native `helm rollback more 1 --wait` that never finishes; returns once the
+    /// release is `pending-rollback` and helm is waiting. Needs `more` at a revision with
+    /// `more-extra` (revision 1 has none). The caller kills the child.
+    pub fn begin_pending_rollback(&self) -> std::process::Child {
         let child = self
             .helm_command(&["rollback", "more", "1", "--wait", "--timeout", "5m"])
             .stdout(std::process::Stdio::null())
