@@ -1,4 +1,5 @@
-//! The pipeline, in order: capture → preflight → run → classify → reconcile → report.
+//! The pipeline, in order: capture → preflight → run → classify → reconcile → report (`--finish`
+//! is in `resume`).
 //!
 //! Each step is a call into its module; this file only sequences them, keeps the journal up to
 //! date between them, and maps the result to an exit code.
@@ -19,6 +20,7 @@ use crate::model::LiveObject;
 use crate::preflight::{self, Allowances, Findings};
 use crate::reconcile::{self, Decision, Plan};
 use crate::report::{self, LeftoverEntry, Outcome, ReconciledEntry, Report};
+use crate::resume;
 
 /// Exit codes beyond helm's own; the README's table documents them.
 pub const EXIT_USAGE: i32 = 2;
@@ -28,24 +30,29 @@ pub const EXIT_REFUSED: i32 = 5;
 pub const EXIT_BUSY: i32 = 6;
 pub const EXIT_DRIFTED: i32 = 7;
 
-struct Tools {
-    helm: Helm,
-    kubectl: Kubectl,
+pub struct Tools {
+    pub(crate) helm: Helm,
+    pub(crate) kubectl: Kubectl,
+}
+
+impl Tools {
+    fn new(invocation: &Invocation) -> Tools {
+        Tools {
+            helm: Helm {
+                bin: invocation.own.helm.clone(),
+                global_args: invocation.helm_global_args.clone(),
+            },
+            kubectl: Kubectl {
+                bin: invocation.own.kubectl.clone(),
+                connection_args: invocation.kube.kubectl_args(),
+            },
+        }
+    }
 }
 
 pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i32 {
     let started = Instant::now();
-    let debug = invocation.kube.debug;
-    let tools = Tools {
-        helm: Helm {
-            bin: invocation.own.helm.clone(),
-            global_args: invocation.helm_global_args.clone(),
-        },
-        kubectl: Kubectl {
-            bin: invocation.own.kubectl.clone(),
-            connection_args: invocation.kube.kubectl_args(),
-        },
-    };
+    let tools = Tools::new(invocation);
     let allowances = match allowances(invocation) {
         Ok(allowances) => allowances,
         Err(error) => {
@@ -53,178 +60,263 @@ pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i32
             return EXIT_USAGE;
         }
     };
-
     if invocation.own.finish {
-        return finish_interrupted(invocation, env, &tools, started);
+        return resume::finish_interrupted(invocation, env, &tools, started);
     }
+    let (mut session, dry_run) = match Session::start(invocation, env, &tools, started) {
+        Ok(started) => started,
+        Err(exit_code) => return exit_code,
+    };
+    if let Some(exit_code) = session.preflight(&allowances, dry_run) {
+        return exit_code;
+    }
+    session.roll_back()
+}
 
-    // 1. Capture, and journal it before anything changes.
-    let request = capture::Request {
-        release: &invocation.release,
-        namespace: invocation.kube.namespace.as_deref(),
-        revision: invocation.revision,
-    };
-    let captured = match capture::capture(
-        &request,
-        &tools.helm,
-        &tools.kubectl,
-        !invocation.own.no_preflight,
-    ) {
-        Ok(captured) => captured,
-        Err(failure) => return not_attempted(invocation, failure, started),
-    };
-    let mut snapshot = captured.snapshot;
-    let journal_failure = |error| CaptureError {
-        step: "journal",
-        error,
-        helm: Some(snapshot.helm.clone()),
-    };
-    let (dir, _lock) = match lock(invocation, env, &snapshot.release.namespace) {
-        Ok(Locked::Held(dir, lock)) => (dir, lock),
-        Ok(Locked::Busy(path)) => return busy(invocation, &path),
-        Err(error) => return not_attempted(invocation, journal_failure(error), started),
-    };
-    let interrupted =
-        journal::unfinished(&dir, &snapshot.release.namespace, &snapshot.release.name)
-            .unwrap_or_default();
-    let (journal, mut record) = match open_journal(invocation, &snapshot, &dir) {
-        Ok(opened) => opened,
-        Err(error) => return not_attempted(invocation, journal_failure(error), started),
-    };
-    if debug {
-        eprintln!(
-            "safe-rollback: captured {} current and {} target objects ({} live); journal {}",
-            snapshot.current.len(),
-            snapshot.target.len(),
-            snapshot.live.len(),
-            journal.path.display()
-        );
-    }
-    let mut report = base_report(invocation, &snapshot);
-    report.journal = Some(journal.path.display().to_string());
-    for earlier in &interrupted {
-        report.warnings.push(format!(
-            "an earlier run (pid {}) did not finish: its journal is {}; run `{}` to reconcile what it left",
-            earlier.pid,
-            earlier.path.display(),
-            finish_command(invocation, &snapshot.release.namespace)
-        ));
-    }
+/// One run on one release, from the journaled pre-state to the report. Holding the release lock
+/// for as long as it lives.
+struct Session<'a> {
+    invocation: &'a Invocation,
+    tools: &'a Tools,
+    started: Instant,
+    snapshot: Snapshot,
+    journal: Journal,
+    record: Record,
+    report: Report,
+    _lock: journal::ReleaseLock,
+}
 
-    // 2. Preflight: decide whether helm runs at all.
-    if invocation.own.no_preflight {
-        if invocation.own.plan {
-            report.plan = Some(preflight::forecast(&snapshot, &Findings::default()));
-            report.outcome = Outcome::Planned;
-            return finish(invocation, &journal, record, report, 0, started);
+type DryRun = Option<anyhow::Result<Vec<String>>>;
+
+impl<'a> Session<'a> {
+    /// Step 1: capture, take the release lock, and journal the pre-state before anything
+    /// changes. `Err` carries the exit code of a run that ended here (it has reported).
+    fn start(
+        invocation: &'a Invocation,
+        env: &dyn Fn(&str) -> Option<String>,
+        tools: &'a Tools,
+        started: Instant,
+    ) -> Result<(Session<'a>, DryRun), i32> {
+        let request = capture::Request {
+            release: &invocation.release,
+            namespace: invocation.kube.namespace.as_deref(),
+            revision: invocation.revision,
+        };
+        let captured = capture::capture(
+            &request,
+            &tools.helm,
+            &tools.kubectl,
+            !invocation.own.no_preflight,
+        )
+        .map_err(|failure| not_attempted(invocation, failure, started))?;
+        let snapshot = captured.snapshot;
+        let journal_failure = |error| CaptureError {
+            step: "journal",
+            error,
+            helm: Some(snapshot.helm.clone()),
+        };
+        let (dir, lock) = match lock(invocation, env, &snapshot.release.namespace) {
+            Ok(Locked::Held(dir, lock)) => (dir, lock),
+            Ok(Locked::Busy(path)) => return Err(busy(invocation, &path)),
+            Err(error) => return Err(not_attempted(invocation, journal_failure(error), started)),
+        };
+        let interrupted =
+            journal::unfinished(&dir, &snapshot.release.namespace, &snapshot.release.name)
+                .unwrap_or_default();
+        let (journal, record) = open_journal(invocation, &snapshot, &dir)
+            .map_err(|error| not_attempted(invocation, journal_failure(error), started))?;
+        if invocation.kube.debug {
+            eprintln!(
+                "safe-rollback: captured {} current and {} target objects ({} live); journal {}",
+                snapshot.current.len(),
+                snapshot.target.len(),
+                snapshot.live.len(),
+                journal.path.display()
+            );
         }
-    } else {
+        let mut report = base_report(invocation, &snapshot);
+        report.journal = Some(journal.path.display().to_string());
+        for earlier in &interrupted {
+            report.warnings.push(format!(
+                "an earlier run (pid {}) did not finish: its journal is {}; run `{}` to reconcile what it left",
+                earlier.pid,
+                earlier.path.display(),
+                finish_command(invocation, &snapshot.release.namespace)
+            ));
+        }
+        let session = Session {
+            invocation,
+            tools,
+            started,
+            snapshot,
+            journal,
+            record,
+            report,
+            _lock: lock,
+        };
+        Ok((session, captured.dry_run))
+    }
+
+    /// Step 2: decide whether helm runs at all. `Some(exit code)` when the run ends here.
+    fn preflight(&mut self, allowances: &Allowances, dry_run: DryRun) -> Option<i32> {
+        let invocation = self.invocation;
+        if invocation.own.no_preflight {
+            if !invocation.own.plan {
+                return None;
+            }
+            self.report.plan = Some(preflight::forecast(&self.snapshot, &Findings::default()));
+            self.report.outcome = Outcome::Planned;
+            return Some(self.finish(0));
+        }
         let removes_orphans = invocation.cleanup_on_fail && !invocation.own.no_reconcile;
-        let dry_run = captured.dry_run.unwrap_or_else(|| Ok(Vec::new()));
-        let findings = match preflight_findings(&snapshot, dry_run, removes_orphans) {
+        let dry_run = dry_run.unwrap_or_else(|| Ok(Vec::new()));
+        let findings = match preflight_findings(&self.snapshot, dry_run, removes_orphans) {
             Ok(findings) => findings,
             Err(error) => {
                 let failure = CaptureError {
                     step: "preflight",
                     error,
-                    helm: Some(snapshot.helm.clone()),
+                    helm: Some(self.snapshot.helm.clone()),
                 };
-                return not_attempted(invocation, failure, started);
+                return Some(not_attempted(invocation, failure, self.started));
             }
         };
-        record.preflight = Some(findings.clone());
-        report.orphans = findings
+        self.record.preflight = Some(findings.clone());
+        self.report.orphans = findings
             .orphans
             .iter()
-            .map(|o| leftover_entry(o, &tools.kubectl))
+            .map(|o| leftover_entry(o, &self.tools.kubectl))
             .collect();
-        let refusal = preflight::verdict(&findings, &allowances, &snapshot.release.namespace);
+        let refusal = preflight::verdict(&findings, allowances, &self.snapshot.release.namespace);
         if let Some(refusal) = &refusal {
-            report.refusal_reasons = refusal.reasons.clone();
+            self.report.refusal_reasons = refusal.reasons.clone();
         }
         if invocation.own.plan {
-            report.plan = Some(preflight::forecast(&snapshot, &findings));
-            report.outcome = Outcome::Planned;
-            let code = if refusal.is_some() { EXIT_REFUSED } else { 0 };
-            return finish(invocation, &journal, record, report, code, started);
+            self.report.plan = Some(preflight::forecast(&self.snapshot, &findings));
+            self.report.outcome = Outcome::Planned;
+            return Some(self.finish(if refusal.is_some() { EXIT_REFUSED } else { 0 }));
         }
         if refusal.is_some() {
-            report.outcome = Outcome::Refused;
-            return finish(invocation, &journal, record, report, EXIT_REFUSED, started);
+            self.report.outcome = Outcome::Refused;
+            return Some(self.finish(EXIT_REFUSED));
         }
         if let Some(pending) = &findings.pending {
-            report.warnings.push(format!(
+            self.report.warnings.push(format!(
                 "revision {} was {} since {} ({}s ago): treated as abandoned, this rollback supersedes it",
                 pending.revision, pending.status, pending.updated, pending.age_seconds
             ));
         }
-        if !findings.orphans.is_empty()
-            && invocation.cleanup_on_fail
-            && !invocation.own.no_reconcile
-        {
-            // Remove earlier attempts' leftovers so helm can create them cleanly; from here on
-            // the pre-state is the cluster without them.
-            let orphans: Vec<&LiveObject> = findings.orphans.iter().collect();
-            let actions = delete_and_verify(&orphans, "delete-orphan", &tools.kubectl, &snapshot);
-            let failed = actions.iter().any(|a| a.result != "deleted");
-            snapshot
-                .live
-                .retain(|l| !findings.orphans.iter().any(|o| o.uid == l.uid));
-            record.snapshot.live = snapshot.live.clone();
-            report.reconciled.extend(reconciled_entries(&actions));
-            record.actions.extend(actions);
-            report.orphans.clear();
-            if failed {
-                report.primary_errors.push(
-                    "could not remove the leftovers of an earlier attempt; helm was not run".into(),
-                );
-                report.outcome = Outcome::Failed;
-                return finish(
-                    invocation,
-                    &journal,
-                    record,
-                    report,
-                    EXIT_CLEANUP_INCOMPLETE,
-                    started,
-                );
+        if removes_orphans && !findings.orphans.is_empty() {
+            return self.remove_orphans(&findings.orphans);
+        }
+        None
+    }
+
+    /// Removes earlier attempts' leftovers so helm can create them cleanly; from here on the
+    /// pre-state is the cluster without them.
+    fn remove_orphans(&mut self, orphans: &[LiveObject]) -> Option<i32> {
+        let objects: Vec<&LiveObject> = orphans.iter().collect();
+        let actions = delete_and_verify(
+            &objects,
+            "delete-orphan",
+            &self.tools.kubectl,
+            &self.snapshot,
+        );
+        let failed = actions.iter().any(|a| a.result != "deleted");
+        self.snapshot
+            .live
+            .retain(|l| !orphans.iter().any(|o| o.uid == l.uid));
+        self.record.snapshot.live = self.snapshot.live.clone();
+        self.report.reconciled.extend(reconciled_entries(&actions));
+        self.record.actions.extend(actions);
+        self.report.orphans.clear();
+        if failed {
+            self.report.primary_errors.push(
+                "could not remove the leftovers of an earlier attempt; helm was not run".into(),
+            );
+            self.report.outcome = Outcome::Failed;
+            return Some(self.finish(EXIT_CLEANUP_INCOMPLETE));
+        }
+        self.write_journal();
+        None
+    }
+
+    /// Steps 3–5: run the native rollback, classify, reconcile; again while the failure was
+    /// transient and the cluster is back to its pre-state, if the user asked for retries.
+    fn roll_back(mut self) -> i32 {
+        let mut number = 0;
+        loop {
+            number += 1;
+            let (output, mut attempt_report) = match self.attempt(number) {
+                Ok(attempt) => attempt,
+                Err(exit_code) => return exit_code,
+            };
+            if output.success() {
+                merge_attempt(&mut self.report, attempt_report);
+                return self.verify_success();
             }
-            if let Err(error) = journal.write(&record) {
-                report
-                    .warnings
-                    .push(format!("could not update the journal: {error:#}"));
+            let back_to_pre_state = self.reconcile_attempt(&mut attempt_report);
+            let transient_only = !attempt_report.transient_errors.is_empty()
+                && attempt_report.primary_errors.is_empty()
+                && attempt_report.lock_errors.is_empty();
+            let retry = transient_only
+                && back_to_pre_state
+                && number <= self.invocation.own.retries
+                && output.forwarded_signals.is_empty();
+            if !retry {
+                let cleanup_failed = self
+                    .record
+                    .attempts
+                    .last()
+                    .is_some_and(|a| a.actions.iter().any(|a| a.result != "deleted"));
+                merge_attempt(&mut self.report, attempt_report);
+                self.report.outcome = Outcome::Failed;
+                let exit_code = if cleanup_failed {
+                    EXIT_CLEANUP_INCOMPLETE
+                } else {
+                    helm_exit_code(&output)
+                };
+                return self.finish(exit_code);
             }
+            let delay = backoff(number);
+            self.report.warnings.push(format!(
+                "attempt {number} failed on a transient error ({}); the cluster is back to its \
+                 pre-state; retrying in {}s",
+                attempt_report.transient_errors.join("; "),
+                delay.as_secs()
+            ));
+            self.write_journal();
+            std::thread::sleep(delay);
         }
     }
 
-    // 3–5. Run the native rollback, classify, reconcile; again while the failure was transient
-    // and the cluster is back to its pre-state, if the user asked for retries.
-    let echo = match invocation.own.output {
-        OutputFormat::Text => Echo::Stdout,
-        // stdout must carry our JSON document alone; helm's own output still reaches the user.
-        OutputFormat::Json => Echo::Stderr,
-    };
-    let mut number = 0;
-    loop {
-        number += 1;
+    /// Runs helm once and classifies what it printed; the attempt goes into the journal record.
+    fn attempt(&mut self, number: u32) -> Result<(Output, Report), i32> {
+        let echo = match self.invocation.own.output {
+            OutputFormat::Text => Echo::Stdout,
+            // stdout must carry our JSON document alone; helm's own output still reaches the user.
+            OutputFormat::Json => Echo::Stderr,
+        };
         let rollback_started = Instant::now();
-        let output = match tools.helm.rollback(
-            &snapshot.release.name,
-            snapshot.to_revision,
-            &invocation.rollback_args,
-            echo,
-        ) {
-            Ok(output) => output,
-            Err(error) => {
+        let output = self
+            .tools
+            .helm
+            .rollback(
+                &self.snapshot.release.name,
+                self.snapshot.to_revision,
+                &self.invocation.rollback_args,
+                echo,
+            )
+            .map_err(|error| {
                 let failure = CaptureError {
                     step: "helm rollback",
                     error,
-                    helm: Some(snapshot.helm.clone()),
+                    helm: Some(self.snapshot.helm.clone()),
                 };
-                return not_attempted(invocation, failure, started);
-            }
-        };
+                not_attempted(self.invocation, failure, self.started)
+            })?;
         let findings = classify::classify(&output.stderr);
-        let mut attempt = Attempt {
+        self.record.attempts.push(Attempt {
             number,
             rollback: RollbackRecord {
                 exit_code: output.code,
@@ -235,105 +327,115 @@ pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i32
             live_after: None,
             plan: None,
             actions: Vec::new(),
-        };
-        report.attempts = number;
-        let mut this_attempt = base_report(invocation, &snapshot);
-        add_findings(&mut this_attempt, &findings, &output);
+        });
+        self.report.attempts = number;
+        let mut attempt_report = base_report(self.invocation, &self.snapshot);
+        add_findings(&mut attempt_report, &findings, &output);
+        Ok((output, attempt_report))
+    }
 
-        if output.success() {
-            record.attempts.push(attempt);
-            merge_attempt(&mut report, this_attempt);
-            report.outcome = Outcome::Succeeded;
-            let mut exit_code = 0;
-            if should_verify(invocation) {
-                match verify(&snapshot, &tools.kubectl) {
-                    Ok(drifted) if drifted.is_empty() => {}
-                    Ok(drifted) => {
-                        report.drifted = drifted;
-                        report.outcome = Outcome::Drifted;
-                        exit_code = EXIT_DRIFTED;
-                    }
-                    Err(error) => report
-                        .warnings
-                        .push(format!("could not verify the live objects: {error:#}")),
-                }
-            }
-            return finish(invocation, &journal, record, report, exit_code, started);
-        }
-
-        let mut exit_code = helm_exit_code(&output);
-        let mut back_to_pre_state = false;
-        match tools
+    /// After a failed attempt: find what it left and remove what we may. Returns whether the
+    /// cluster is back to its pre-state (the condition for a retry).
+    fn reconcile_attempt(&mut self, attempt_report: &mut Report) -> bool {
+        let snapshot = &self.snapshot;
+        let attempt = self.record.attempts.last_mut().expect("an attempt ran");
+        let after = match self
+            .tools
             .kubectl
             .identities(&snapshot.target, &snapshot.release.namespace)
         {
-            Ok(after) => {
-                let plan = reconcile::plan(&reconcile::Inputs {
-                    release: &snapshot.release,
-                    target: &snapshot.target,
-                    before: &snapshot.live,
-                    after: &after,
-                    cleanup_requested: invocation.cleanup_on_fail && !invocation.own.no_reconcile,
-                });
-                attempt.actions = apply(&plan, &tools.kubectl, &snapshot);
-                let cleanup_failed = attempt.actions.iter().any(|a| a.result != "deleted");
-                if cleanup_failed {
-                    exit_code = EXIT_CLEANUP_INCOMPLETE;
-                }
-                back_to_pre_state = !cleanup_failed
-                    && plan
-                        .leftovers
-                        .iter()
-                        .all(|l| l.decision == Decision::Delete);
-                this_attempt.leftovers = plan
-                    .leftovers
-                    .iter()
-                    .filter(|l| l.decision == Decision::Report)
-                    .map(|l| leftover_entry(&l.object, &tools.kubectl))
-                    .collect();
-                attempt.live_after = Some(after);
-                attempt.plan = Some(plan);
-            }
+            Ok(after) => after,
             Err(error) => {
-                this_attempt.primary_errors.push(format!(
+                attempt_report.primary_errors.push(format!(
                     "could not read the cluster after the rollback, so leftovers are unknown: {error}"
                 ));
                 // The journal stays open (`captured`) so that --finish can do the reconcile
                 // once the cluster answers again.
-                report.finish_command =
-                    Some(finish_command(invocation, &snapshot.release.namespace));
+                self.report.finish_command =
+                    Some(finish_command(self.invocation, &snapshot.release.namespace));
+                return false;
             }
-        }
-        report
+        };
+        let plan = reconcile::plan(&reconcile::Inputs {
+            release: &snapshot.release,
+            target: &snapshot.target,
+            before: &snapshot.live,
+            after: &after,
+            cleanup_requested: self.invocation.cleanup_on_fail && !self.invocation.own.no_reconcile,
+        });
+        attempt.actions = apply(&plan, &self.tools.kubectl, snapshot);
+        let cleanup_failed = attempt.actions.iter().any(|a| a.result != "deleted");
+        let back_to_pre_state = !cleanup_failed
+            && plan
+                .leftovers
+                .iter()
+                .all(|l| l.decision == Decision::Delete);
+        attempt_report.leftovers = plan
+            .leftovers
+            .iter()
+            .filter(|l| l.decision == Decision::Report)
+            .map(|l| leftover_entry(&l.object, &self.tools.kubectl))
+            .collect();
+        self.report
             .reconciled
             .extend(reconciled_entries(&attempt.actions));
-        record.attempts.push(attempt);
+        attempt.live_after = Some(after);
+        attempt.plan = Some(plan);
+        back_to_pre_state
+    }
 
-        let transient_only = !this_attempt.transient_errors.is_empty()
-            && this_attempt.primary_errors.is_empty()
-            && this_attempt.lock_errors.is_empty();
-        let retry = transient_only
-            && back_to_pre_state
-            && number <= invocation.own.retries
-            && output.forwarded_signals.is_empty();
-        if !retry {
-            merge_attempt(&mut report, this_attempt);
-            report.outcome = Outcome::Failed;
-            return finish(invocation, &journal, record, report, exit_code, started);
+    /// helm says it succeeded: check the live objects match the target revision.
+    fn verify_success(&mut self) -> i32 {
+        self.report.outcome = Outcome::Succeeded;
+        let mut exit_code = 0;
+        if should_verify(self.invocation) {
+            match verify(&self.snapshot, &self.tools.kubectl) {
+                Ok(drifted) if drifted.is_empty() => {}
+                Ok(drifted) => {
+                    self.report.drifted = drifted;
+                    self.report.outcome = Outcome::Drifted;
+                    exit_code = EXIT_DRIFTED;
+                }
+                Err(error) => self
+                    .report
+                    .warnings
+                    .push(format!("could not verify the live objects: {error:#}")),
+            }
         }
-        let delay = backoff(number);
-        report.warnings.push(format!(
-            "attempt {number} failed on a transient error ({}); the cluster is back to its \
-             pre-state; retrying in {}s",
-            this_attempt.transient_errors.join("; "),
-            delay.as_secs()
-        ));
-        if let Err(error) = journal.write(&record) {
-            report
+        self.finish(exit_code)
+    }
+
+    fn write_journal(&mut self) {
+        if let Err(error) = self.journal.write(&self.record) {
+            self.report
                 .warnings
                 .push(format!("could not update the journal: {error:#}"));
         }
-        std::thread::sleep(delay);
+    }
+
+    /// Completes the journal, prints the report, returns the exit code.
+    fn finish(&mut self, exit_code: i32) -> i32 {
+        // Left open when the reconcile could not be done, for --finish.
+        if self.report.finish_command.is_none() {
+            self.record.state = State::Completed;
+            self.record.finished_at = Some(jiff::Timestamp::now().to_string());
+        }
+        self.record.outcome = Some(self.report.outcome);
+        if let Err(error) = self.journal.write(&self.record) {
+            self.report
+                .warnings
+                .push(format!("could not complete the journal: {error:#}"));
+        }
+        self.report.exit_code = exit_code;
+        self.report.duration_ms = self.started.elapsed().as_millis();
+        if self.invocation.kube.debug {
+            eprintln!(
+                "safe-rollback: {} helm/kubectl processes started",
+                exec::spawned_count()
+            );
+        }
+        emit(self.invocation, &self.report);
+        exit_code
     }
 }
 
@@ -394,14 +496,14 @@ fn preflight_findings(
     })
 }
 
-enum Locked {
+pub(crate) enum Locked {
     Held(PathBuf, journal::ReleaseLock),
     /// Another run holds the lock at this path.
     Busy(PathBuf),
 }
 
 /// One run per release at a time: the journal directory doubles as the lock's home.
-fn lock(
+pub(crate) fn lock(
     invocation: &Invocation,
     env: &dyn Fn(&str) -> Option<String>,
     namespace: &str,
@@ -418,7 +520,7 @@ fn lock(
     )
 }
 
-fn busy(invocation: &Invocation, lock: &Path) -> i32 {
+pub(crate) fn busy(invocation: &Invocation, lock: &Path) -> i32 {
     let message = format!(
         "another helm safe-rollback is working on release {} right now (lock {}); nothing was changed",
         invocation.release,
@@ -448,142 +550,6 @@ fn finish_command(invocation: &Invocation, namespace: &str) -> String {
     )
 }
 
-/// `--finish`: complete the journals of runs that died before finishing.
-fn finish_interrupted(
-    invocation: &Invocation,
-    env: &dyn Fn(&str) -> Option<String>,
-    tools: &Tools,
-    started: Instant,
-) -> i32 {
-    let failure = |step, error| CaptureError {
-        step,
-        error,
-        helm: None,
-    };
-    let namespace = match &invocation.kube.namespace {
-        Some(ns) => ns.clone(),
-        None => match tools.kubectl.context_namespace() {
-            Ok(ns) => ns.unwrap_or_else(|| "default".into()),
-            Err(e) => return not_attempted(invocation, failure("namespace", e), started),
-        },
-    };
-    let (dir, _lock) = match lock(invocation, env, &namespace) {
-        Ok(Locked::Held(dir, lock)) => (dir, lock),
-        Ok(Locked::Busy(path)) => return busy(invocation, &path),
-        Err(error) => return not_attempted(invocation, failure("journal", error), started),
-    };
-    let interrupted = match journal::unfinished(&dir, &namespace, &invocation.release) {
-        Ok(found) => found,
-        Err(error) => return not_attempted(invocation, failure("journal", error), started),
-    };
-    let Some(last) = interrupted.last() else {
-        let mut report = empty_report(invocation);
-        report.namespace = Some(namespace.clone());
-        report.outcome = Outcome::Succeeded;
-        report.stage = "finish";
-        report.warnings.push(format!(
-            "nothing to finish: no interrupted run of {namespace}/{}",
-            invocation.release
-        ));
-        emit(invocation, &report);
-        return 0;
-    };
-    let history = match tools.helm.history(&invocation.release) {
-        Ok(history) => history,
-        Err(error) => return not_attempted(invocation, failure("helm history", error), started),
-    };
-    let mut exit_code = 0;
-    let mut report = base_report(invocation, &last.snapshot);
-    report.stage = "finish";
-    for earlier in &interrupted {
-        let snapshot = &earlier.snapshot;
-        let newest = history.iter().max_by_key(|r| r.revision);
-        // helm got as far as a deployed revision after the one we started from: it succeeded.
-        let succeeded =
-            newest.is_some_and(|r| r.revision > snapshot.from_revision && r.status == "deployed");
-        let mut record = Record {
-            schema: 1,
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            state: State::Captured,
-            pid: earlier.pid,
-            helm_args: earlier.helm_args.clone(),
-            snapshot: snapshot.clone(),
-            preflight: None,
-            attempts: Vec::new(),
-            actions: Vec::new(),
-            outcome: None,
-            finished_at: None,
-        };
-        report.outcome = if succeeded {
-            Outcome::Succeeded
-        } else {
-            Outcome::Failed
-        };
-        if !succeeded {
-            let after = match tools
-                .kubectl
-                .identities(&snapshot.target, &snapshot.release.namespace)
-            {
-                Ok(after) => after,
-                Err(e) => return not_attempted(invocation, failure("kubectl get", e), started),
-            };
-            let cleanup = (invocation.cleanup_on_fail
-                || earlier
-                    .helm_args
-                    .iter()
-                    .any(|a| a.starts_with("--cleanup-on-fail")))
-                && !invocation.own.no_reconcile;
-            let plan = reconcile::plan(&reconcile::Inputs {
-                release: &snapshot.release,
-                target: &snapshot.target,
-                before: &snapshot.live,
-                after: &after,
-                cleanup_requested: cleanup,
-            });
-            let actions = apply(&plan, &tools.kubectl, snapshot);
-            if actions.iter().any(|a| a.result != "deleted") {
-                exit_code = EXIT_CLEANUP_INCOMPLETE;
-            }
-            report.leftovers.extend(
-                plan.leftovers
-                    .iter()
-                    .filter(|l| l.decision == Decision::Report)
-                    .map(|l| leftover_entry(&l.object, &tools.kubectl)),
-            );
-            report.reconciled.extend(reconciled_entries(&actions));
-            // Attempt 0: the reconcile of a run that died; helm's outcome is unknown to us.
-            record.attempts.push(Attempt {
-                number: 0,
-                rollback: RollbackRecord {
-                    exit_code: None,
-                    signal: None,
-                    duration_ms: 0,
-                    findings: Vec::new(),
-                },
-                live_after: Some(after),
-                plan: Some(plan),
-                actions,
-            });
-        }
-        let journal = Journal {
-            path: earlier.path.clone(),
-        };
-        report.journal = Some(earlier.path.display().to_string());
-        record.state = State::Completed;
-        record.outcome = Some(report.outcome);
-        record.finished_at = Some(jiff::Timestamp::now().to_string());
-        if let Err(error) = journal.write(&record) {
-            report
-                .warnings
-                .push(format!("could not complete the journal: {error:#}"));
-        }
-    }
-    report.exit_code = exit_code;
-    report.duration_ms = started.elapsed().as_millis();
-    emit(invocation, &report);
-    exit_code
-}
-
 fn open_journal(
     invocation: &Invocation,
     snapshot: &Snapshot,
@@ -611,7 +577,7 @@ fn open_journal(
 }
 
 /// Deletes what the plan says may be deleted.
-fn apply(plan: &Plan, kubectl: &Kubectl, snapshot: &Snapshot) -> Vec<Action> {
+pub(crate) fn apply(plan: &Plan, kubectl: &Kubectl, snapshot: &Snapshot) -> Vec<Action> {
     let to_delete: Vec<&LiveObject> = plan
         .leftovers
         .iter()
@@ -683,7 +649,7 @@ fn helm_exit_code(output: &Output) -> i32 {
     }
 }
 
-fn base_report(invocation: &Invocation, snapshot: &Snapshot) -> Report {
+pub(crate) fn base_report(invocation: &Invocation, snapshot: &Snapshot) -> Report {
     Report {
         namespace: Some(snapshot.release.namespace.clone()),
         helm_version: Some(snapshot.helm.version.clone()),
@@ -727,7 +693,7 @@ fn add_findings(report: &mut Report, findings: &[Finding], output: &Output) {
         .extend(report::errors_of(findings, Class::Warning));
 }
 
-fn leftover_entry(object: &LiveObject, kubectl: &Kubectl) -> LeftoverEntry {
+pub(crate) fn leftover_entry(object: &LiveObject, kubectl: &Kubectl) -> LeftoverEntry {
     LeftoverEntry {
         kind: object.kind.clone(),
         namespace: object.namespace.clone(),
@@ -737,7 +703,7 @@ fn leftover_entry(object: &LiveObject, kubectl: &Kubectl) -> LeftoverEntry {
     }
 }
 
-fn reconciled_entries(actions: &[Action]) -> Vec<ReconciledEntry> {
+pub(crate) fn reconciled_entries(actions: &[Action]) -> Vec<ReconciledEntry> {
     actions
         .iter()
         .map(|a| ReconciledEntry {
@@ -752,38 +718,12 @@ fn reconciled_entries(actions: &[Action]) -> Vec<ReconciledEntry> {
 }
 
 /// Completes the journal, prints the report, returns the exit code.
-fn finish(
+/// Capture (or starting helm) failed: nothing has changed. One clear line, exit 3.
+pub(crate) fn not_attempted(
     invocation: &Invocation,
-    journal: &Journal,
-    mut record: Record,
-    mut report: Report,
-    exit_code: i32,
+    failure: CaptureError,
     started: Instant,
 ) -> i32 {
-    if report.finish_command.is_none() {
-        record.state = State::Completed;
-        record.finished_at = Some(jiff::Timestamp::now().to_string());
-    }
-    record.outcome = Some(report.outcome);
-    if let Err(error) = journal.write(&record) {
-        report
-            .warnings
-            .push(format!("could not complete the journal: {error:#}"));
-    }
-    report.exit_code = exit_code;
-    report.duration_ms = started.elapsed().as_millis();
-    if invocation.kube.debug {
-        eprintln!(
-            "safe-rollback: {} helm/kubectl processes started",
-            exec::spawned_count()
-        );
-    }
-    emit(invocation, &report);
-    exit_code
-}
-
-/// Capture (or starting helm) failed: nothing has changed. One clear line, exit 3.
-fn not_attempted(invocation: &Invocation, failure: CaptureError, started: Instant) -> i32 {
     let message = format!("{:#}", failure.error);
     let report = Report {
         helm_version: failure.helm.map(|h| h.version),
@@ -803,7 +743,7 @@ fn not_attempted(invocation: &Invocation, failure: CaptureError, started: Instan
     EXIT_NOT_ATTEMPTED
 }
 
-fn empty_report(invocation: &Invocation) -> Report {
+pub(crate) fn empty_report(invocation: &Invocation) -> Report {
     Report {
         release: invocation.release.clone(),
         namespace: invocation.kube.namespace.clone(),
@@ -831,7 +771,7 @@ fn empty_report(invocation: &Invocation) -> Report {
     }
 }
 
-fn emit(invocation: &Invocation, report: &Report) {
+pub(crate) fn emit(invocation: &Invocation, report: &Report) {
     match invocation.own.output {
         OutputFormat::Json => println!("{}", report::render_json(report)),
         OutputFormat::Text => {

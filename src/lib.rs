@@ -18,3 +18,4 @@ pub mod model;
 pub mod preflight;
 pub mod reconcile;
 pub mod report;
+pub mod resume;

@@ -1,0 +1,150 @@
+//! `--finish`: complete what a run that died (SIGKILL, lost API server) left unfinished, from its
+//! journal. It finds out how helm ended, then reconciles exactly as the run would have.
+
+use std::time::Instant;
+
+use crate::app::{
+    apply, base_report, busy, emit, empty_report, leftover_entry, lock, not_attempted,
+    reconciled_entries, Locked, Tools, EXIT_CLEANUP_INCOMPLETE,
+};
+use crate::capture::CaptureError;
+use crate::cli::Invocation;
+use crate::journal::{self, Attempt, Journal, Record, RollbackRecord, State};
+use crate::reconcile::{self, Decision};
+use crate::report::Outcome;
+
+/// `--finish`: complete the journals of runs that died before finishing.
+pub fn finish_interrupted(
+    invocation: &Invocation,
+    env: &dyn Fn(&str) -> Option<String>,
+    tools: &Tools,
+    started: Instant,
+) -> i32 {
+    let failure = |step, error| CaptureError {
+        step,
+        error,
+        helm: None,
+    };
+    let namespace = match &invocation.kube.namespace {
+        Some(ns) => ns.clone(),
+        None => match tools.kubectl.context_namespace() {
+            Ok(ns) => ns.unwrap_or_else(|| "default".into()),
+            Err(e) => return not_attempted(invocation, failure("namespace", e), started),
+        },
+    };
+    let (dir, _lock) = match lock(invocation, env, &namespace) {
+        Ok(Locked::Held(dir, lock)) => (dir, lock),
+        Ok(Locked::Busy(path)) => return busy(invocation, &path),
+        Err(error) => return not_attempted(invocation, failure("journal", error), started),
+    };
+    let interrupted = match journal::unfinished(&dir, &namespace, &invocation.release) {
+        Ok(found) => found,
+        Err(error) => return not_attempted(invocation, failure("journal", error), started),
+    };
+    let Some(last) = interrupted.last() else {
+        let mut report = empty_report(invocation);
+        report.namespace = Some(namespace.clone());
+        report.outcome = Outcome::Succeeded;
+        report.stage = "finish";
+        report.warnings.push(format!(
+            "nothing to finish: no interrupted run of {namespace}/{}",
+            invocation.release
+        ));
+        emit(invocation, &report);
+        return 0;
+    };
+    let history = match tools.helm.history(&invocation.release) {
+        Ok(history) => history,
+        Err(error) => return not_attempted(invocation, failure("helm history", error), started),
+    };
+    let mut exit_code = 0;
+    let mut report = base_report(invocation, &last.snapshot);
+    report.stage = "finish";
+    for earlier in &interrupted {
+        let snapshot = &earlier.snapshot;
+        let newest = history.iter().max_by_key(|r| r.revision);
+        // helm got as far as a deployed revision after the one we started from: it succeeded.
+        let succeeded =
+            newest.is_some_and(|r| r.revision > snapshot.from_revision && r.status == "deployed");
+        let mut record = Record {
+            schema: 1,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            state: State::Captured,
+            pid: earlier.pid,
+            helm_args: earlier.helm_args.clone(),
+            snapshot: snapshot.clone(),
+            preflight: None,
+            attempts: Vec::new(),
+            actions: Vec::new(),
+            outcome: None,
+            finished_at: None,
+        };
+        report.outcome = if succeeded {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed
+        };
+        if !succeeded {
+            let after = match tools
+                .kubectl
+                .identities(&snapshot.target, &snapshot.release.namespace)
+            {
+                Ok(after) => after,
+                Err(e) => return not_attempted(invocation, failure("kubectl get", e), started),
+            };
+            let cleanup = (invocation.cleanup_on_fail
+                || earlier
+                    .helm_args
+                    .iter()
+                    .any(|a| a.starts_with("--cleanup-on-fail")))
+                && !invocation.own.no_reconcile;
+            let plan = reconcile::plan(&reconcile::Inputs {
+                release: &snapshot.release,
+                target: &snapshot.target,
+                before: &snapshot.live,
+                after: &after,
+                cleanup_requested: cleanup,
+            });
+            let actions = apply(&plan, &tools.kubectl, snapshot);
+            if actions.iter().any(|a| a.result != "deleted") {
+                exit_code = EXIT_CLEANUP_INCOMPLETE;
+            }
+            report.leftovers.extend(
+                plan.leftovers
+                    .iter()
+                    .filter(|l| l.decision == Decision::Report)
+                    .map(|l| leftover_entry(&l.object, &tools.kubectl)),
+            );
+            report.reconciled.extend(reconciled_entries(&actions));
+            // Attempt 0: the reconcile of a run that died; helm's outcome is unknown to us.
+            record.attempts.push(Attempt {
+                number: 0,
+                rollback: RollbackRecord {
+                    exit_code: None,
+                    signal: None,
+                    duration_ms: 0,
+                    findings: Vec::new(),
+                },
+                live_after: Some(after),
+                plan: Some(plan),
+                actions,
+            });
+        }
+        let journal = Journal {
+            path: earlier.path.clone(),
+        };
+        report.journal = Some(earlier.path.display().to_string());
+        record.state = State::Completed;
+        record.outcome = Some(report.outcome);
+        record.finished_at = Some(jiff::Timestamp::now().to_string());
+        if let Err(error) = journal.write(&record) {
+            report
+                .warnings
+                .push(format!("could not complete the journal: {error:#}"));
+        }
+    }
+    report.exit_code = exit_code;
+    report.duration_ms = started.elapsed().as_millis();
+    emit(invocation, &report);
+    exit_code
+}
