@@ -558,19 +558,11 @@ fn open_journal(
     let journal = Journal::create(dir, &snapshot.release.namespace, &snapshot.release.name)?;
     let mut helm_args = invocation.helm_global_args.clone();
     helm_args.extend(invocation.rollback_args.iter().cloned());
-    let record = Record {
-        schema: 1,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        state: State::Captured,
-        pid: std::process::id(),
-        helm_args: cli::redact(&helm_args),
-        snapshot: snapshot.clone(),
-        preflight: None,
-        attempts: Vec::new(),
-        actions: Vec::new(),
-        outcome: None,
-        finished_at: None,
-    };
+    let record = Record::captured(
+        std::process::id(),
+        cli::redact(&helm_args),
+        snapshot.clone(),
+    );
     // Written before helm runs: this is the promise that the pre-state survives whatever follows.
     journal.write(&record)?;
     Ok((journal, record))

@@ -73,6 +73,25 @@ pub struct Record {
     pub finished_at: Option<String>,
 }
 
+impl Record {
+    /// The record of an attempt whose pre-state is captured and nothing else is known yet.
+    pub fn captured(pid: u32, helm_args: Vec<String>, snapshot: Snapshot) -> Record {
+        Record {
+            schema: 1,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            state: State::Captured,
+            pid,
+            helm_args,
+            snapshot,
+            preflight: None,
+            attempts: Vec::new(),
+            actions: Vec::new(),
+            outcome: None,
+            finished_at: None,
+        }
+    }
+}
+
 /// `$XDG_STATE_HOME/helm-safe-rollback`, else `~/.local/state/helm-safe-rollback`.
 pub fn default_dir(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
     if let Some(state) = env("XDG_STATE_HOME").filter(|s| !s.is_empty()) {

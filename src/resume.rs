@@ -66,19 +66,7 @@ pub fn finish_interrupted(
         // helm got as far as a deployed revision after the one we started from: it succeeded.
         let succeeded =
             newest.is_some_and(|r| r.revision > snapshot.from_revision && r.status == "deployed");
-        let mut record = Record {
-            schema: 1,
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            state: State::Captured,
-            pid: earlier.pid,
-            helm_args: earlier.helm_args.clone(),
-            snapshot: snapshot.clone(),
-            preflight: None,
-            attempts: Vec::new(),
-            actions: Vec::new(),
-            outcome: None,
-            finished_at: None,
-        };
+        let mut record = Record::captured(earlier.pid, earlier.helm_args.clone(), snapshot.clone());
         report.outcome = if succeeded {
             Outcome::Succeeded
         } else {

@@ -235,21 +235,13 @@ fn plan_changes_nothing(helm: HelmMajor) {
 fn a_kept_object_helm3_cannot_roll_back_over_is_seen_coming(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "kept");
-    let chart = s.home.path().join("chart-keep");
-    std::fs::create_dir_all(chart.join("templates")).unwrap();
-    std::fs::write(
-        chart.join("Chart.yaml"),
-        "apiVersion: v2\nname: keep\nversion: 0.1.0\n",
-    )
-    .unwrap();
-    std::fs::write(
-        chart.join("templates/cm.yaml"),
+    let chart = s.write_chart(
+        "keep",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-main\ndata: {k: v}\n\
          {{- if .Values.kept }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-kept\n\
          \x20 annotations:\n    helm.sh/resource-policy: keep\ndata: {k: v}\n{{- end }}\n",
-    )
-    .unwrap();
-    let chart = chart.to_str().unwrap();
+    );
+    let chart = chart.as_str();
     s.helm(&["install", "k", chart, "--set", "kept=true"]).ok();
     s.helm(&["upgrade", "k", chart, "--set", "kept=false"]).ok();
     let kept = s.uid("configmap/k-kept").expect("helm kept it");

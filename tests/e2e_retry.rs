@@ -24,20 +24,8 @@ fn a_connection_reset_is_reconciled_and_retried(helm: HelmMajor) {
 fn transient_failure_is_reconciled_and_retried(helm: HelmMajor, fault: Fault) {
     let bed = bed_or_skip!();
     let mut s = Scenario::new(bed, helm, "retry");
-    let chart = s.chart("seed");
-    // Revision 1 has the Service; revision 2 removes it and changes the Deployment, so rolling
-    // back to 1 creates the Service and then patches the Deployment.
-    s.helm(&["install", "seed", &chart]).ok();
-    s.helm(&[
-        "upgrade",
-        "seed",
-        &chart,
-        "--set",
-        "withService=false",
-        "--set",
-        "image=busybox",
-    ])
-    .ok();
+    // Rolling back to 1 creates the Service and then patches the Deployment.
+    s.seed_without_service();
     assert_eq!(s.uid("service/seed-standby"), None);
 
     let proxy = s.through_fault_proxy();

@@ -235,20 +235,12 @@ fn unknown_release_and_revision_change_nothing(helm: HelmMajor) {
 fn a_large_release_is_read_one_list_per_kind(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "large");
-    let chart = s.home.path().join("chart-large");
-    std::fs::create_dir_all(chart.join("templates")).unwrap();
-    std::fs::write(
-        chart.join("Chart.yaml"),
-        "apiVersion: v2\nname: large\nversion: 0.1.0\n",
-    )
-    .unwrap();
-    std::fs::write(
-        chart.join("templates/all.yaml"),
+    let chart = s.write_chart(
+        "large",
         "{{- range until 20 }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ $.Release.Name }}-cm{{ . }}\n\
          data: {v: {{ $.Values.v | quote }}}\n{{- end }}\n",
-    )
-    .unwrap();
-    let chart = chart.to_str().unwrap();
+    );
+    let chart = chart.as_str();
     for other in ["unrelated-a", "unrelated-b"] {
         s.kubectl(&["create", "configmap", other, "--from-literal=k=v"]);
     }

@@ -86,18 +86,7 @@ fn a_pending_release_blocks_upgrade_with_a_lock_error(helm: HelmMajor) {
 fn network_faults_during_a_rollback_are_transient(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let mut s = Scenario::new(bed, helm, "netfault");
-    let chart = s.chart("seed");
-    s.helm(&["install", "seed", &chart]).ok();
-    s.helm(&[
-        "upgrade",
-        "seed",
-        &chart,
-        "--set",
-        "withService=false",
-        "--set",
-        "image=busybox",
-    ])
-    .ok();
+    s.seed_without_service();
     let proxy = s.through_fault_proxy();
     let ns = s.namespace.clone();
     for (name, method, fault) in [

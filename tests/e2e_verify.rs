@@ -12,24 +12,14 @@ use support::{HelmMajor, Scenario};
 for_both_helms!(a_successful_rollback_that_left_drift_is_reported);
 
 fn write_chart(s: &Scenario, group: &str) -> String {
-    let dir = s.home.path().join("chart-widget");
-    std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(
-        dir.join("Chart.yaml"),
-        "apiVersion: v2\nname: widget\nversion: 0.1.0\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("values.yaml"), "size: 1\nnote: first\n").unwrap();
-    std::fs::write(
-        dir.join("templates/all.yaml"),
-        format!(
+    s.write_chart(
+        "widget",
+        &format!(
             "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: {{{{ .Release.Name }}}}-widget\n\
-             spec:\n  size: {{{{ .Values.size }}}}\n---\napiVersion: v1\nkind: ConfigMap\n\
-             metadata:\n  name: {{{{ .Release.Name }}}}-note\ndata:\n  note: {{{{ .Values.note | quote }}}}\n"
+             spec:\n  size: {{{{ .Values.size | default 1 }}}}\n---\napiVersion: v1\nkind: ConfigMap\n\
+             metadata:\n  name: {{{{ .Release.Name }}}}-note\ndata:\n  note: {{{{ .Values.note | default \"first\" | quote }}}}\n"
         ),
     )
-    .unwrap();
-    dir.display().to_string()
 }
 
 fn a_successful_rollback_that_left_drift_is_reported(helm: HelmMajor) {

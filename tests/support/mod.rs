@@ -350,6 +350,38 @@ impl Scenario {
         out
     }
 
+    /// Writes a one-template chart into this scenario's home and returns its path.
+    pub fn write_chart(&self, name: &str, template: &str) -> String {
+        let dir = self.home.path().join(format!("chart-{name}"));
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        std::fs::write(
+            dir.join("Chart.yaml"),
+            format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("templates/all.yaml"), template).unwrap();
+        dir.display().to_string()
+    }
+
+    /// The seed chart installed (revision 1, with its Service), then upgraded without the Service
+    /// and with another image (revision 2): rolling back to 1 creates the Service and patches the
+    /// Deployment. Returns the chart path.
+    pub fn seed_without_service(&self) -> String {
+        let chart = self.chart("seed");
+        self.helm(&["install", "seed", &chart]).ok();
+        self.helm(&[
+            "upgrade",
+            "seed",
+            &chart,
+            "--set",
+            "withService=false",
+            "--set",
+            "image=busybox",
+        ])
+        .ok();
+        chart
+    }
+
     /// Copies a chart from tests/fixtures/real-helm into this scenario's home.
     pub fn chart(&self, scenario: &str) -> String {
         let from = Path::new(env!("CARGO_MANIFEST_DIR"))
