@@ -206,38 +206,18 @@ pub fn render_text(report: &Report, debug: bool) -> String {
             ));
         }
     }
-    if !report.leftovers.is_empty() {
-        out.push_str(&format!(
-            "  {} objects this rollback created and helm left behind:\n",
-            "leftovers:".yellow().bold()
-        ));
-        for leftover in &report.leftovers {
-            out.push_str(&format!(
-                "    {}/{}/{} (uid {})\n      remove with: {}\n      or re-run with --cleanup-on-fail\n",
-                leftover.kind,
-                leftover.namespace.as_deref().unwrap_or("-"),
-                leftover.name,
-                leftover.uid,
-                leftover.delete_command
-            ));
-        }
-    }
-    if !report.orphans.is_empty() {
-        out.push_str(&format!(
-            "  {} objects an earlier failed attempt left behind (owned by this release, in no successful revision):\n",
-            "orphans:".yellow().bold()
-        ));
-        for orphan in &report.orphans {
-            out.push_str(&format!(
-                "    {}/{}/{} (uid {})\n      remove with: {}\n      or re-run with --cleanup-on-fail\n",
-                orphan.kind,
-                orphan.namespace.as_deref().unwrap_or("-"),
-                orphan.name,
-                orphan.uid,
-                orphan.delete_command
-            ));
-        }
-    }
+    render_objects(
+        &mut out,
+        "leftovers:",
+        "objects this rollback created and helm left behind",
+        &report.leftovers,
+    );
+    render_objects(
+        &mut out,
+        "orphans:",
+        "objects an earlier failed attempt left behind (owned by this release, in no successful revision)",
+        &report.orphans,
+    );
     for entry in &report.reconciled {
         out.push_str(&format!(
             "  {} {} {}/{}/{} (uid {}): {}\n",
@@ -260,6 +240,24 @@ pub fn render_text(report: &Report, debug: bool) -> String {
         out.push_str(&format!("  journal: {journal}\n"));
     }
     out
+}
+
+/// Objects the user may want to remove, each with the command that does it.
+fn render_objects(out: &mut String, label: &str, what: &str, objects: &[LeftoverEntry]) {
+    if objects.is_empty() {
+        return;
+    }
+    out.push_str(&format!("  {} {what}:\n", label.yellow().bold()));
+    for object in objects {
+        out.push_str(&format!(
+            "    {}/{}/{} (uid {})\n      remove with: {}\n      or re-run with --cleanup-on-fail\n",
+            object.kind,
+            object.namespace.as_deref().unwrap_or("-"),
+            object.name,
+            object.uid,
+            object.delete_command
+        ));
+    }
 }
 
 fn indent(text: &str) -> String {

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{HelmMajor, Run, Scenario};
+use support::{strings, HelmMajor, Run, Scenario};
 
 for_both_helms!(
     an_invalid_target_is_refused_before_anything_changes,
@@ -16,15 +16,6 @@ for_both_helms!(
     plan_changes_nothing,
     a_kept_object_helm3_cannot_roll_back_over_is_seen_coming,
 );
-
-fn strings(value: &serde_json::Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {value}"))
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
-}
 
 /// kind/name → resourceVersion of every object in the namespace we care about.
 fn versions(s: &Scenario) -> String {

@@ -7,7 +7,7 @@
 
 mod support;
 
-use support::{HelmMajor, Scenario};
+use support::{strings, HelmMajor, Scenario};
 
 for_both_helms!(
     seed_scenario_leads_with_the_cause_and_handles_the_leftover,
@@ -31,15 +31,6 @@ fn seed(bed: support::Bed, helm: HelmMajor, name: &str) -> (Scenario, String) {
         .ok();
     assert_eq!(scenario.uid("service/seed-standby"), None);
     (scenario, release)
-}
-
-fn strings(value: &serde_json::Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {value}"))
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
 }
 
 fn assert_validation_error_first(report: &serde_json::Value, context: &str) {

@@ -83,6 +83,16 @@ impl HelmMajor {
     }
 }
 
+/// A JSON array of strings from a report, e.g. `primary_errors`.
+pub fn strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// What a process did, with its output as text for assertions and failure messages.
 pub struct Run {
     pub code: i32,
