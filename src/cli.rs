@@ -48,8 +48,7 @@ pub enum OutputFormat {
 #[command(
     name = "helm safe-rollback",
     override_usage = "helm safe-rollback RELEASE [REVISION] [flags]",
-    about = "Roll back a release like `helm rollback`, then explain the failure and clean up what it left.",
-    long_about = "This command rolls back a release to a previous revision with the native `helm rollback`,\n\
+    about = "This command rolls back a release to a previous revision with the native `helm rollback`,\n\
 after recording the release's history, manifests and the identity of every live object in a\n\
 journal. If the rollback fails, the real error is shown first with helm's cleanup noise collapsed,\n\
 and objects that the failed rollback provably created (absent before, present now, owned by this\n\
@@ -69,7 +68,9 @@ attempted (unknown release or revision, unreachable cluster, missing helm or kub
 4 cleanup was attempted and did not complete; 5 refused by preflight (nothing was\n\
 changed); 6 another helm safe-rollback is working on this release; 7 helm reported\n\
 success but live objects differ from the target revision (drifted).",
-    disable_version_flag = true
+    disable_version_flag = true,
+    // Laid out like helm's own help: description, Usage, Flags, then the rest.
+    help_template = "{about-with-newline}\nUsage:\n  {usage}\n\nFlags:\n{options}\n{after-help}\n"
 )]
 pub struct OwnFlags {
     /// Report format: `text` for humans, `json` for scripts (stdout then holds one JSON document).
@@ -251,9 +252,7 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
     }
     if own.iter().any(|a| a == "--help" || a == "-h") {
         use clap::CommandFactory;
-        return Ok(Parsed::Help(
-            OwnFlags::command().render_long_help().to_string(),
-        ));
+        return Ok(Parsed::Help(OwnFlags::command().render_help().to_string()));
     }
     let own = OwnFlags::try_parse_from(&own).map_err(|e| {
         let rendered = e.render().to_string();
