@@ -14,13 +14,14 @@ use crate::cli::{self, Invocation, OutputFormat};
 use crate::exec::{self, Echo, Output};
 use crate::helm::Helm;
 use crate::journal::{self, Action, Attempt, Journal, Record, RollbackRecord, State};
-use crate::kubectl::Kubectl;
+use crate::kubectl::{self, Kubectl};
 use crate::manifest;
 use crate::model::LiveObject;
 use crate::preflight::{self, Allowances, Findings};
 use crate::reconcile::{self, Decision, Plan};
 use crate::report::{self, LeftoverEntry, Outcome, ReconciledEntry, Report};
 use crate::resume;
+use crate::verify;
 
 /// Exit codes beyond helm's own; the README's table documents them.
 pub const EXIT_USAGE: i32 = 2;
@@ -83,10 +84,13 @@ struct Session<'a> {
     journal: Journal,
     record: Record,
     report: Report,
+    /// The target revision as the preflight dry run rendered it: what verification compares
+    /// the live objects with after helm reports success.
+    expected: Option<Vec<serde_json::Value>>,
     _lock: journal::ReleaseLock,
 }
 
-type DryRun = Option<anyhow::Result<Vec<String>>>;
+type DryRun = Option<anyhow::Result<kubectl::DryRun>>;
 
 impl<'a> Session<'a> {
     /// Step 1: capture, take the release lock, and journal the pre-state before anything
@@ -152,6 +156,7 @@ impl<'a> Session<'a> {
             journal,
             record,
             report,
+            expected: None,
             _lock: lock,
         };
         Ok((session, captured.dry_run))
@@ -169,7 +174,13 @@ impl<'a> Session<'a> {
             return Some(self.finish(0));
         }
         let removes_orphans = invocation.cleanup_on_fail && !invocation.own.no_reconcile;
-        let dry_run = dry_run.unwrap_or_else(|| Ok(Vec::new()));
+        let dry_run = match dry_run.unwrap_or_else(|| Ok(kubectl::DryRun::default())) {
+            Ok(dry_run) => {
+                self.expected = Some(dry_run.objects);
+                Ok(dry_run.rejections)
+            }
+            Err(error) => Err(error),
+        };
         let findings = match preflight_findings(&self.snapshot, dry_run, removes_orphans) {
             Ok(findings) => findings,
             Err(error) => {
@@ -389,7 +400,11 @@ impl<'a> Session<'a> {
         self.report.outcome = Outcome::Succeeded;
         let mut exit_code = 0;
         if should_verify(self.invocation) {
-            match verify(&self.snapshot, &self.tools.kubectl) {
+            match verify(
+                &self.snapshot,
+                self.expected.as_deref(),
+                &self.tools.kubectl,
+            ) {
                 Ok(drifted) if drifted.is_empty() => {}
                 Ok(drifted) => {
                     self.report.drifted = drifted;
@@ -464,9 +479,23 @@ fn should_verify(invocation: &Invocation) -> bool {
         })
 }
 
-fn verify(snapshot: &Snapshot, kubectl: &Kubectl) -> anyhow::Result<Vec<String>> {
+/// Compares the live objects with the preflight's rendition of the target revision (one read of
+/// the live objects); without that rendition, asks the API server object by object
+/// (`kubectl diff`).
+fn verify(
+    snapshot: &Snapshot,
+    expected: Option<&[serde_json::Value]>,
+    kubectl: &Kubectl,
+) -> anyhow::Result<Vec<String>> {
     let documents = manifest::parse_documents(&snapshot.target_manifest)?;
-    kubectl.drifted(&documents, &snapshot.release.namespace)
+    let namespace = &snapshot.release.namespace;
+    if let Some(expected) = expected {
+        let live = kubectl.objects(&snapshot.target, namespace)?;
+        if let Some(drifted) = verify::drifted(&documents, expected, &live, namespace) {
+            return Ok(drifted);
+        }
+    }
+    kubectl.drifted(&documents, namespace)
 }
 
 fn allowances(invocation: &Invocation) -> anyhow::Result<Allowances> {

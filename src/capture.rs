@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::helm::{self, Helm};
-use crate::kubectl::Kubectl;
+use crate::kubectl::{DryRun, Kubectl};
 use crate::manifest;
 use crate::model::{HelmVersion, LiveObject, ObjectRef, ReleaseId, Revision};
 use crate::preflight;
@@ -55,7 +55,7 @@ pub struct Request<'a> {
 /// need only the manifests, so asking at once saves a kubectl round trip on every run.
 pub struct Captured {
     pub snapshot: Snapshot,
-    pub dry_run: Option<anyhow::Result<Vec<String>>>,
+    pub dry_run: Option<anyhow::Result<DryRun>>,
 }
 
 type Manifest = anyhow::Result<(Vec<ObjectRef>, Vec<u8>)>;

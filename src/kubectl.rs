@@ -17,6 +17,19 @@ use crate::model::{
     RESOURCE_POLICY_ANNOTATION,
 };
 
+/// What a server-side dry run said: the objects it rejected (the server's messages) and the
+/// objects as it would have made them. Never serialised: the objects can hold Secret data.
+#[derive(Debug, Default)]
+pub struct DryRun {
+    pub rejections: Vec<String>,
+    pub objects: Vec<serde_json::Value>,
+}
+
+enum DryRunItem {
+    Rejected(String),
+    Accepted(serde_json::Value),
+}
+
 /// Up to this many objects per namespace are read by name (within kubectl's request burst).
 pub const BY_NAME_LIMIT: usize = 8;
 
@@ -67,31 +80,7 @@ impl Kubectl {
             objects,
             |o| o.namespace_or(release_namespace).to_string(),
             |namespace, objects| {
-                let mut args = vec!["get".to_string()];
-                let by_name = objects.len() <= BY_NAME_LIMIT;
-                let mut kinds: Vec<String> = Vec::new();
-                for object in objects {
-                    let arg = object.kubectl_arg();
-                    if by_name {
-                        if !args.contains(&arg) {
-                            args.push(arg);
-                        }
-                    } else {
-                        let kind = arg.split('/').next().unwrap_or_default().to_string();
-                        if !kinds.contains(&kind) {
-                            kinds.push(kind);
-                        }
-                    }
-                }
-                if !by_name {
-                    args.push(kinds.join(","));
-                }
-                args.extend([
-                    format!("--namespace={namespace}"),
-                    "--ignore-not-found".into(),
-                    "--output=json".into(),
-                ]);
-                let output = self.call("get", args)?;
+                let output = self.call("get", get_args(objects, namespace))?;
                 let mut live = parse_identities(&output.stdout)?;
                 // A LIST brings the namespace's other objects of those kinds too.
                 live.retain(|l| objects.iter().any(|o| l.is(o, namespace)));
@@ -100,11 +89,33 @@ impl Kubectl {
         )
     }
 
+    /// The objects themselves, as the API server returns them, read like
+    /// [`Kubectl::identities`]. Held in memory for comparison only: they can hold Secret data.
+    pub fn objects(
+        &self,
+        objects: &[ObjectRef],
+        release_namespace: &str,
+    ) -> Result<Vec<serde_json::Value>> {
+        per_namespace(
+            objects,
+            |o| o.namespace_or(release_namespace).to_string(),
+            |namespace, objects| {
+                let output = self.call("get", get_args(objects, namespace))?;
+                let mut found = parse_objects(&output.stdout)?;
+                found.retain(|value| {
+                    identity_of(value).is_some_and(|l| objects.iter().any(|o| l.is(o, namespace)))
+                });
+                Ok(found)
+            },
+        )
+    }
+
     /// Asks the API server whether it would accept every object, changing nothing: a
-    /// server-side apply dry run, one call per namespace. Returns the server's rejections.
-    pub fn dry_run(&self, documents: &[Document], release_namespace: &str) -> Result<Vec<String>> {
+    /// server-side apply dry run, one call per namespace. Returns the server's rejections, and
+    /// the objects as the server would make them (what verification later compares against).
+    pub fn dry_run(&self, documents: &[Document], release_namespace: &str) -> Result<DryRun> {
         let by_namespace = |d: &Document| d.object.namespace_or(release_namespace).to_string();
-        per_namespace(documents, by_namespace, |namespace, documents| {
+        let items = per_namespace(documents, by_namespace, |namespace, documents| {
             let output = self.with_manifest(
                 &[
                     "apply",
@@ -112,7 +123,7 @@ impl Kubectl {
                     "--dry-run=server",
                     "--force-conflicts",
                     "--field-manager=helm-safe-rollback-preflight",
-                    "--output=name",
+                    "--output=json",
                 ],
                 namespace,
                 documents,
@@ -124,8 +135,21 @@ impl Kubectl {
                     output.error_line()
                 );
             }
-            Ok(rejections)
-        })
+            let objects = parse_objects(&output.stdout).unwrap_or_default();
+            Ok(rejections
+                .into_iter()
+                .map(DryRunItem::Rejected)
+                .chain(objects.into_iter().map(DryRunItem::Accepted))
+                .collect())
+        })?;
+        let mut dry_run = DryRun::default();
+        for item in items {
+            match item {
+                DryRunItem::Rejected(message) => dry_run.rejections.push(message),
+                DryRunItem::Accepted(object) => dry_run.objects.push(object),
+            }
+        }
+        Ok(dry_run)
     }
 
     /// Objects whose live state differs from the manifest, as the API server computes it: a
@@ -187,6 +211,36 @@ impl Kubectl {
     }
 }
 
+/// `kubectl get` arguments for these objects of one namespace: by name when they are few, else
+/// one LIST per kind (see [`Kubectl::identities`]).
+fn get_args(objects: &[&ObjectRef], namespace: &str) -> Vec<String> {
+    let mut args = vec!["get".to_string()];
+    let by_name = objects.len() <= BY_NAME_LIMIT;
+    let mut kinds: Vec<String> = Vec::new();
+    for object in objects {
+        let arg = object.kubectl_arg();
+        if by_name {
+            if !args.contains(&arg) {
+                args.push(arg);
+            }
+        } else {
+            let kind = arg.split('/').next().unwrap_or_default().to_string();
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+    }
+    if !by_name {
+        args.push(kinds.join(","));
+    }
+    args.extend([
+        format!("--namespace={namespace}"),
+        "--ignore-not-found".into(),
+        "--output=json".into(),
+    ]);
+    args
+}
+
 /// Groups items by namespace and runs `call` once per namespace, concurrently: a release is
 /// almost always one namespace, so this is almost always one kubectl process.
 fn per_namespace<T, K, R, F>(items: &[T], namespace_of: K, call: F) -> Result<Vec<R>>
@@ -244,6 +298,27 @@ fn diffed_objects(stdout: &[u8], documents: &[&Document], namespace: &str) -> Ve
         });
     }
     names
+}
+
+/// The identity of one object as kubectl printed it.
+pub fn identity_of(value: &serde_json::Value) -> Option<LiveObject> {
+    let document = KubeDocument::deserialize(value).ok()?;
+    let mut out = Vec::new();
+    flatten(document, &mut out);
+    out.pop()
+}
+
+/// `kubectl … -o json` output as objects: a List's items, one object, or nothing.
+fn parse_objects(json: &[u8]) -> Result<Vec<serde_json::Value>> {
+    if json.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(json).context("kubectl printed something that is not JSON")?;
+    Ok(match value.get("items") {
+        Some(serde_json::Value::Array(items)) => items.clone(),
+        _ => vec![value],
+    })
 }
 
 /// The server's rejections in kubectl's stderr: `Error from server (Reason): message` per object

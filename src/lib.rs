@@ -19,3 +19,4 @@ pub mod preflight;
 pub mod reconcile;
 pub mod report;
 pub mod resume;
+pub mod verify;

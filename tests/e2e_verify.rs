@@ -9,7 +9,20 @@ mod support;
 
 use support::{HelmMajor, Scenario};
 
-for_both_helms!(a_successful_rollback_that_left_drift_is_reported);
+for_both_helms!(
+    a_successful_rollback_that_left_drift_is_reported,
+    drift_is_also_found_without_preflight
+);
+
+/// Without preflight there is no dry-run rendition to compare with: verification asks the API
+/// server object by object (`kubectl diff`) instead, and must reach the same verdict.
+fn drift_is_also_found_without_preflight(helm: HelmMajor) {
+    drift_scenario(helm, "drift-nopre", &["--no-preflight"]);
+}
+
+fn a_successful_rollback_that_left_drift_is_reported(helm: HelmMajor) {
+    drift_scenario(helm, "drift", &[]);
+}
 
 fn write_chart(s: &Scenario, group: &str) -> String {
     s.write_chart(
@@ -22,9 +35,9 @@ fn write_chart(s: &Scenario, group: &str) -> String {
     )
 }
 
-fn a_successful_rollback_that_left_drift_is_reported(helm: HelmMajor) {
+fn drift_scenario(helm: HelmMajor, name: &str, extra: &[&str]) {
     let bed = bed_or_skip!();
-    let s = Scenario::new(bed, helm, "drift");
+    let s = Scenario::new(bed, helm, name);
     let group = format!("{}.example.com", s.namespace);
     let crd = serde_json::json!({
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -76,6 +89,7 @@ fn a_successful_rollback_that_left_drift_is_reported(helm: HelmMajor) {
     // Revision 1 has the same Widget manifest as revision 2: helm patches nothing on it.
     let mut args = vec!["w", "1", "--output", "json"];
     args.extend_from_slice(client_side);
+    args.extend_from_slice(extra);
     let run = s.safe_rollback(&args);
     assert!(
         run.stderr.contains("Rollback was a success"),
@@ -109,6 +123,7 @@ fn a_successful_rollback_that_left_drift_is_reported(helm: HelmMajor) {
     ]);
     let mut args = vec!["w", "2", "--output", "json"];
     args.extend_from_slice(client_side);
+    args.extend_from_slice(extra);
     let run = s.safe_rollback(&args);
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(run.json()["outcome"], "succeeded");
