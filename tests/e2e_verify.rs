@@ -72,25 +72,31 @@ fn drift_scenario(helm: HelmMajor, name: &str, extra: &[&str]) {
     s.helm(&["upgrade", "w", &chart, "--set", "note=second"])
         .ok();
 
-    // Someone changes the Widget by hand.
-    s.kubectl(&[
-        "patch",
-        &widgets,
-        "w-widget",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"size":5}}"#,
-    ]);
+    // A hand edit of the Widget's size, as someone else would make it.
+    let set_size = |size: u32| {
+        s.kubectl(&[
+            "patch",
+            &widgets,
+            "w-widget",
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"size":{size}}}}}"#),
+        ]);
+    };
     let client_side: &[&str] = match helm {
         HelmMajor::V3 => &[],
         HelmMajor::V4 => &["--server-side=false"],
     };
+    let roll_back_to = |revision: &str| {
+        let mut args = vec!["w", revision, "--output", "json"];
+        args.extend_from_slice(client_side);
+        args.extend_from_slice(extra);
+        s.safe_rollback(&args)
+    };
 
+    set_size(5);
     // Revision 1 has the same Widget manifest as revision 2: helm patches nothing on it.
-    let mut args = vec!["w", "1", "--output", "json"];
-    args.extend_from_slice(client_side);
-    args.extend_from_slice(extra);
-    let run = s.safe_rollback(&args);
+    let run = roll_back_to("1");
     assert!(
         run.stderr.contains("Rollback was a success"),
         "helm says success:\n{run}"
@@ -113,18 +119,8 @@ fn drift_scenario(helm: HelmMajor, name: &str, extra: &[&str]) {
     assert_eq!(size.stdout.trim(), "5", "the drift is real");
 
     // Put it right by hand; a clean rollback is not drifted.
-    s.kubectl(&[
-        "patch",
-        &widgets,
-        "w-widget",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"size":1}}"#,
-    ]);
-    let mut args = vec!["w", "2", "--output", "json"];
-    args.extend_from_slice(client_side);
-    args.extend_from_slice(extra);
-    let run = s.safe_rollback(&args);
+    set_size(1);
+    let run = roll_back_to("2");
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(run.json()["outcome"], "succeeded");
     assert_eq!(run.json()["drifted"], serde_json::json!([]));
