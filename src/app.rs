@@ -43,16 +43,17 @@ impl Tools {
                 bin: invocation.own.helm.clone(),
                 global_args: invocation.helm_global_args.clone(),
             },
-            kubectl: Kubectl {
-                bin: invocation.own.kubectl.clone(),
-                connection_args: invocation.kube.kubectl_args(),
-            },
+            kubectl: Kubectl::new(
+                invocation.own.kubectl.clone(),
+                invocation.kube.kubectl_args(),
+            ),
         }
     }
 }
 
 pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i32 {
     let started = Instant::now();
+    exec::trace_children(invocation.kube.debug);
     let tools = Tools::new(invocation);
     let allowances = match allowances(invocation) {
         Ok(allowances) => allowances,
@@ -61,6 +62,8 @@ pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i32
             return EXIT_USAGE;
         }
     };
+    // The proxy starts now, on the main thread, and is listening by the time capture needs it.
+    tools.kubectl.connect();
     if invocation.own.finish {
         return resume::finish_interrupted(invocation, env, &tools, started);
     }
@@ -114,6 +117,7 @@ impl<'a> Session<'a> {
         )
         .map_err(|failure| not_attempted(invocation, failure, started))?;
         let snapshot = captured.snapshot;
+        let journaling = Instant::now();
         let journal_failure = |error| CaptureError {
             step: "journal",
             error,
@@ -129,6 +133,7 @@ impl<'a> Session<'a> {
                 .unwrap_or_default();
         let (journal, record) = open_journal(invocation, &snapshot, &dir)
             .map_err(|error| not_attempted(invocation, journal_failure(error), started))?;
+        exec::trace_step("locking and journaling the pre-state", journaling);
         if invocation.kube.debug {
             eprintln!(
                 "safe-rollback: captured {} current and {} target objects ({} live); journal {}",
@@ -181,6 +186,7 @@ impl<'a> Session<'a> {
             }
             Err(error) => Err(error),
         };
+        let deciding = Instant::now();
         let findings = match preflight_findings(&self.snapshot, dry_run, removes_orphans) {
             Ok(findings) => findings,
             Err(error) => {
@@ -199,6 +205,7 @@ impl<'a> Session<'a> {
             .map(|o| leftover_entry(o, &self.tools.kubectl))
             .collect();
         let refusal = preflight::verdict(&findings, allowances, &self.snapshot.release.namespace);
+        exec::trace_step("preflight decisions", deciding);
         if let Some(refusal) = &refusal {
             self.report.refusal_reasons = refusal.reasons.clone();
         }
@@ -430,6 +437,7 @@ impl<'a> Session<'a> {
 
     /// Completes the journal, prints the report, returns the exit code.
     fn finish(&mut self, exit_code: i32) -> i32 {
+        let finishing = Instant::now();
         // Left open when the reconcile could not be done, for --finish.
         if self.report.finish_command.is_none() {
             self.record.state = State::Completed;
@@ -442,6 +450,7 @@ impl<'a> Session<'a> {
                 .push(format!("could not complete the journal: {error:#}"));
         }
         self.report.exit_code = exit_code;
+        exec::trace_step("completing the journal", finishing);
         self.report.duration_ms = self.started.elapsed().as_millis();
         if self.invocation.kube.debug {
             eprintln!(
@@ -491,7 +500,10 @@ fn verify(
     let namespace = &snapshot.release.namespace;
     if let Some(expected) = expected {
         let live = kubectl.objects(&snapshot.target, namespace)?;
-        if let Some(drifted) = verify::drifted(&documents, expected, &live, namespace) {
+        let comparing = Instant::now();
+        let drifted = verify::drifted(&documents, expected, &live, namespace);
+        exec::trace_step("comparing live objects with the rendition", comparing);
+        if let Some(drifted) = drifted {
             return Ok(drifted);
         }
     }

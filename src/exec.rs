@@ -7,8 +7,10 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::thread;
+use std::time::Instant;
 
 use anyhow::{anyhow, Result};
 
@@ -17,6 +19,45 @@ static SPAWNED: AtomicUsize = AtomicUsize::new(0);
 
 pub fn spawned_count() -> usize {
     SPAWNED.load(Ordering::Relaxed)
+}
+
+/// With `--debug`, every child's command (subcommand words only: flags can carry credentials),
+/// when it started and how long it took go to stderr: where a slow run spent its time.
+static TRACE: AtomicBool = AtomicBool::new(false);
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+pub fn trace_children(enabled: bool) {
+    EPOCH.get_or_init(Instant::now);
+    TRACE.store(enabled, Ordering::Relaxed);
+}
+
+fn trace(program: &Path, args: &[String], started: Instant) {
+    let name = program.file_name().unwrap_or_default().to_string_lossy();
+    trace_step(&format!("{name} {}", subcommand(args)), started);
+}
+
+/// Traces one step that is not a child process (a batch of API requests) like a child.
+pub fn trace_step(what: &str, started: Instant) {
+    if !TRACE.load(Ordering::Relaxed) {
+        return;
+    }
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    eprintln!(
+        "safe-rollback: [{:>7.3}s] {what} took {:.3}s",
+        started.saturating_duration_since(epoch).as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The leading words of a command line that are neither flags nor flag values, e.g. `get
+/// manifest` or `apply`, at most two.
+fn subcommand(args: &[String]) -> String {
+    args.iter()
+        .take_while(|a| !a.starts_with('-'))
+        .take(2)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Helm's stderr is kept for classification up to this size; beyond it we keep streaming to the
@@ -71,6 +112,7 @@ pub fn capture(program: &Path, args: &[String]) -> Result<Output> {
 /// Like [`capture`], feeding `input` on stdin (manifests for kubectl, which never touch disk).
 pub fn capture_with_input(program: &Path, args: &[String], input: Option<&[u8]>) -> Result<Output> {
     SPAWNED.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
     let command = duct::cmd(program, args);
     let command = match input {
         Some(bytes) => command.stdin_bytes(bytes.to_vec()),
@@ -82,6 +124,7 @@ pub fn capture_with_input(program: &Path, args: &[String], input: Option<&[u8]>)
         .unchecked()
         .run()
         .map_err(|e| spawn_error(program, e))?;
+    trace(program, args, started);
     let (code, signal) = status_parts(output.status);
     Ok(Output {
         stdout: output.stdout,
@@ -90,6 +133,76 @@ pub fn capture_with_input(program: &Path, args: &[String], input: Option<&[u8]>)
         signal,
         stderr_dropped: 0,
         forwarded_signals: Vec::new(),
+    })
+}
+
+/// A long-lived helper process (`kubectl proxy`) that lives exactly as long as this value.
+///
+/// It runs in its own process group, so a terminal's ^C (which helm must get, and we must
+/// survive to reconcile) does not take it down, and on Linux it is killed by the kernel when we
+/// die, even by SIGKILL: a proxy holding the user's credentials must never outlive us.
+pub struct Background {
+    child: std::process::Child,
+    program: String,
+    args: Vec<String>,
+    started: Instant,
+}
+
+impl Background {
+    /// `Some(status)` once the process has ended (it should not before we drop it).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        trace(Path::new(&self.program), &self.args, self.started);
+    }
+}
+
+/// Starts `program` in the background, stdout discarded and stderr appended to `stderr_to`.
+/// Must be called from the main thread: the kernel's parent-death signal follows the thread
+/// that forked, not the process.
+pub fn spawn_background(
+    program: &Path,
+    args: &[String],
+    stderr_to: std::fs::File,
+) -> Result<Background> {
+    use std::os::unix::process::CommandExt;
+    SPAWNED.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let parent = std::process::id() as libc::pid_t;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr_to);
+    // SAFETY: only async-signal-safe calls (setpgid, prctl, getppid, _exit) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            libc::setpgid(0, 0);
+            #[cfg(target_os = "linux")]
+            {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // We may have died before the prctl took effect.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+            }
+            let _ = parent;
+            Ok(())
+        });
+    }
+    let child = command.spawn().map_err(|e| spawn_error(program, e))?;
+    Ok(Background {
+        child,
+        program: program.display().to_string(),
+        args: args.to_vec(),
+        started,
     })
 }
 
@@ -122,6 +235,7 @@ fn stream_echoing(
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let signal_handle = signals.handle();
     SPAWNED.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -152,6 +266,7 @@ fn stream_echoing(
         (out, err, forwarder.join().expect("signal forwarder"))
     });
     let status = child.wait()?;
+    trace(program, args, started);
     let (code, signal) = status_parts(status);
     Ok(Output {
         stdout: stdout.0,

@@ -1,16 +1,21 @@
-//! The kubectl adapter: reading object identities and deleting leftovers.
+//! The cluster, as kubectl reaches it: reading object identities, the preflight dry run,
+//! verification reads, deleting leftovers.
 //!
-//! Reads are batched: one `kubectl get` per namespace names every object at once, whatever the
-//! size of the release. Only metadata is deserialised, so a Secret's data is dropped by the
-//! parser and never held in our types.
+//! Reads and dry runs go to the API server through one `kubectl proxy` per run (see
+//! `kube_api`): many requests at once, and nothing per object on our side but JSON. Deleting and
+//! the `kubectl diff` fallback run kubectl itself. Identities deserialise only metadata, so a
+//! Secret's data is dropped by the parser and never held in our types.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::{anyhow, bail, Context, Result};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::exec::{self, Output};
+use crate::kube_api::{Method, Proxy, Request, Response};
 use crate::manifest::Document;
 use crate::model::{
     LiveObject, ObjectRef, ReleaseOwner, RELEASE_NAMESPACE_ANNOTATION, RELEASE_NAME_ANNOTATION,
@@ -25,21 +30,33 @@ pub struct DryRun {
     pub objects: Vec<serde_json::Value>,
 }
 
-enum DryRunItem {
-    Rejected(String),
-    Accepted(serde_json::Value),
-}
-
-/// Up to this many objects per namespace are read by name (within kubectl's request burst).
+/// Up to this many objects of one kind are read by name, more with a LIST of the kind (which also
+/// brings the namespace's other objects of that kind, to be filtered out).
 pub const BY_NAME_LIMIT: usize = 8;
+/// Objects per LIST page, as kubectl pages them.
+const PAGE_SIZE: usize = 500;
+const DRY_RUN_FIELD_MANAGER: &str = "helm-safe-rollback-preflight";
 
 pub struct Kubectl {
     pub bin: PathBuf,
     /// Connection flags (context, kubeconfig, server, credentials), as kubectl spells them.
     pub connection_args: Vec<String>,
+    /// Started on first use; an error is kept and reported by every request.
+    proxy: OnceLock<std::result::Result<Proxy, String>>,
+    /// apiVersion → the resources it serves (empty: not served).
+    discovery: Mutex<HashMap<String, Vec<ApiResource>>>,
 }
 
 impl Kubectl {
+    pub fn new(bin: PathBuf, connection_args: Vec<String>) -> Kubectl {
+        Kubectl {
+            bin,
+            connection_args,
+            proxy: OnceLock::new(),
+            discovery: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn call(&self, what: &str, args: Vec<String>) -> Result<Output> {
         let mut all = args;
         all.extend(self.connection_args.iter().cloned());
@@ -66,27 +83,35 @@ impl Kubectl {
         Ok((!ns.is_empty()).then_some(ns))
     }
 
+    /// Starts `kubectl proxy` now, from the calling thread (the main one: see
+    /// [`exec::spawn_background`]), so that it is listening by the time capture needs it. A
+    /// failure to start is reported by the first request.
+    pub fn connect(&self) {
+        let _ = self.proxy();
+    }
+
+    fn proxy(&self) -> Result<&Proxy> {
+        self.proxy
+            .get_or_init(|| {
+                Proxy::start(&self.bin, &self.connection_args).map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| anyhow!("{e}"))
+    }
+
     /// The live identity of every object that exists; absent objects are simply not returned.
-    /// One kubectl call per namespace, run concurrently. A few objects are read by name; more
-    /// than [`BY_NAME_LIMIT`] are read with one LIST per kind and filtered here, because kubectl
-    /// GETs named objects one request at a time under client-side rate limiting (5 requests a
-    /// second after a burst of 10): 100 objects by name took 14 s on the bed, by kind 0.1 s.
+    /// Only metadata is deserialised, so a Secret's data is dropped by the parser.
     pub fn identities(
         &self,
         objects: &[ObjectRef],
         release_namespace: &str,
     ) -> Result<Vec<LiveObject>> {
-        per_namespace(
-            objects,
-            |o| o.namespace_or(release_namespace).to_string(),
-            |namespace, objects| {
-                let output = self.call("get", get_args(objects, namespace))?;
-                let mut live = parse_identities(&output.stdout)?;
-                // A LIST brings the namespace's other objects of those kinds too.
-                live.retain(|l| objects.iter().any(|o| l.is(o, namespace)));
-                Ok(live)
-            },
-        )
+        let documents: Vec<KubeDocument> = self.read(objects, release_namespace)?;
+        let mut live = Vec::new();
+        for document in documents {
+            flatten(document, &mut live);
+        }
+        Ok(live)
     }
 
     /// The objects themselves, as the API server returns them, read like
@@ -96,57 +121,181 @@ impl Kubectl {
         objects: &[ObjectRef],
         release_namespace: &str,
     ) -> Result<Vec<serde_json::Value>> {
-        per_namespace(
-            objects,
-            |o| o.namespace_or(release_namespace).to_string(),
-            |namespace, objects| {
-                let output = self.call("get", get_args(objects, namespace))?;
-                let mut found = parse_objects(&output.stdout)?;
-                found.retain(|value| {
-                    identity_of(value).is_some_and(|l| objects.iter().any(|o| l.is(o, namespace)))
-                });
-                Ok(found)
-            },
-        )
+        self.read(objects, release_namespace)
+    }
+
+    /// Reads the objects that exist, all kinds at once: by name when a kind has few objects, else
+    /// one LIST (paged) of the kind, filtered here.
+    fn read<T: Item>(&self, objects: &[ObjectRef], release_namespace: &str) -> Result<Vec<T>> {
+        let proxy = self.proxy()?;
+        self.discover(objects.iter().map(|o| o.api_version.as_str()))?;
+        let mut groups: BTreeMap<(String, String, Option<String>), Vec<&ObjectRef>> =
+            BTreeMap::new();
+        let mut resources = HashMap::new();
+        for object in objects {
+            // A kind the server does not serve has no objects.
+            let Some(resource) = self.resource(&object.api_version, &object.kind) else {
+                continue;
+            };
+            let namespace = resource
+                .namespaced
+                .then(|| object.namespace_or(release_namespace).to_string());
+            let key = (object.api_version.clone(), object.kind.clone(), namespace);
+            resources.insert(key.clone(), resource);
+            groups.entry(key).or_default().push(object);
+        }
+        let mut pending: Vec<(Read, Request)> = Vec::new();
+        for (key, members) in &groups {
+            let resource = &resources[key];
+            let (api_version, _, namespace) = key;
+            let collection = collection_path(api_version, resource, namespace.as_deref())?;
+            if members.len() <= BY_NAME_LIMIT {
+                for object in members {
+                    let path = format!("{collection}/{}", segment(&object.name)?);
+                    pending.push((Read::Named(key.clone()), Request::get(path)));
+                }
+            } else {
+                let path = format!("{collection}?limit={PAGE_SIZE}");
+                pending.push((Read::Listed(key.clone(), collection), Request::get(path)));
+            }
+        }
+        let mut found = Vec::new();
+        while !pending.is_empty() {
+            let (reads, requests): (Vec<Read>, Vec<Request>) = pending.drain(..).unzip();
+            let paths: Vec<String> = requests.iter().map(|r| r.path.clone()).collect();
+            let responses = proxy.send_all(requests)?;
+            for ((read, path), response) in reads.into_iter().zip(paths).zip(responses) {
+                let response = response?;
+                let ((api_version, kind, _), listed) = match &read {
+                    Read::Named(key) => (key, None),
+                    Read::Listed(key, collection) => (key, Some(collection)),
+                };
+                if response.status == 404 && listed.is_none() {
+                    continue;
+                }
+                if !response.ok() {
+                    bail!(
+                        "reading {path} failed: HTTP {}: {}",
+                        response.status,
+                        response.message()
+                    );
+                }
+                let Some(collection) = listed else {
+                    let mut item: T = serde_json::from_slice(&response.body)
+                        .with_context(|| format!("{path} answered something that is not JSON"))?;
+                    item.fill(api_version, kind);
+                    found.push(item);
+                    continue;
+                };
+                let page: Page<T> = serde_json::from_slice(&response.body)
+                    .with_context(|| format!("{path} answered something that is not a list"))?;
+                let members = &groups[read.key()];
+                for mut item in page.items {
+                    if members.iter().any(|o| item.name() == o.name) {
+                        item.fill(api_version, kind);
+                        found.push(item);
+                    }
+                }
+                if let Some(token) = page.metadata.and_then(|m| m.next).filter(|t| !t.is_empty()) {
+                    let path = format!("{collection}?limit={PAGE_SIZE}&continue={}", query(&token));
+                    pending.push((read, Request::get(path)));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Learns which resources serve these apiVersions (once per run), all at once.
+    fn discover<'b>(&self, api_versions: impl Iterator<Item = &'b str>) -> Result<()> {
+        let mut wanted: Vec<String> = Vec::new();
+        {
+            let known = self.discovery.lock().expect("discovery lock");
+            for api_version in api_versions {
+                if !known.contains_key(api_version) && !wanted.iter().any(|w| w == api_version) {
+                    wanted.push(api_version.to_string());
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let requests = wanted
+            .iter()
+            .map(|v| Ok(Request::get(discovery_path(v)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let responses = self.proxy()?.send_all(requests)?;
+        let mut known = self.discovery.lock().expect("discovery lock");
+        for (api_version, response) in wanted.into_iter().zip(responses) {
+            let response = response?;
+            let resources = match response.status {
+                // Not served: a CRD that is not installed, a removed API version.
+                404 => Vec::new(),
+                _ if response.ok() => parse_resource_list(&response.body)?,
+                status => bail!(
+                    "discovering {api_version} failed: HTTP {status}: {}",
+                    response.message()
+                ),
+            };
+            known.insert(api_version, resources);
+        }
+        Ok(())
+    }
+
+    fn resource(&self, api_version: &str, kind: &str) -> Option<ApiResource> {
+        let known = self.discovery.lock().expect("discovery lock");
+        known
+            .get(api_version)?
+            .iter()
+            .find(|r| r.kind == kind)
+            .cloned()
     }
 
     /// Asks the API server whether it would accept every object, changing nothing: a
-    /// server-side apply dry run, one call per namespace. Returns the server's rejections, and
-    /// the objects as the server would make them (what verification later compares against).
+    /// server-side apply of each with `dryRun=All`, many at once. Returns the server's
+    /// rejections, and the objects as the server would make them (what verification later
+    /// compares against). `Err` when the server could not be asked, which is no verdict.
     pub fn dry_run(&self, documents: &[Document], release_namespace: &str) -> Result<DryRun> {
-        let by_namespace = |d: &Document| d.object.namespace_or(release_namespace).to_string();
-        let items = per_namespace(documents, by_namespace, |namespace, documents| {
-            let output = self.with_manifest(
-                &[
-                    "apply",
-                    "--server-side",
-                    "--dry-run=server",
-                    "--force-conflicts",
-                    "--field-manager=helm-safe-rollback-preflight",
-                    "--output=json",
-                ],
-                namespace,
-                documents,
-            )?;
-            let rejections = parse_rejections(&output.stderr);
-            if !output.success() && rejections.is_empty() {
-                bail!(
-                    "kubectl apply --dry-run=server failed: {}",
-                    output.error_line()
-                );
-            }
-            let objects = parse_objects(&output.stdout).unwrap_or_default();
-            Ok(rejections
-                .into_iter()
-                .map(DryRunItem::Rejected)
-                .chain(objects.into_iter().map(DryRunItem::Accepted))
-                .collect())
-        })?;
+        let proxy = self.proxy()?;
+        self.discover(documents.iter().map(|d| d.object.api_version.as_str()))?;
         let mut dry_run = DryRun::default();
-        for item in items {
-            match item {
-                DryRunItem::Rejected(message) => dry_run.rejections.push(message),
-                DryRunItem::Accepted(object) => dry_run.objects.push(object),
+        let mut requests = Vec::new();
+        for document in documents {
+            let object = &document.object;
+            let Some(resource) = self.resource(&object.api_version, &object.kind) else {
+                dry_run.rejections.push(format!(
+                    "{} \"{}\": no matches for kind \"{}\" in version \"{}\"",
+                    object.kind, object.name, object.kind, object.api_version
+                ));
+                continue;
+            };
+            let namespace = resource
+                .namespaced
+                .then(|| object.namespace_or(release_namespace));
+            let path = format!(
+                "{}/{}?dryRun=All&fieldManager={DRY_RUN_FIELD_MANAGER}&force=true",
+                collection_path(&object.api_version, &resource, namespace)?,
+                segment(&object.name)?
+            );
+            requests.push(Request {
+                method: Method::Apply,
+                path,
+                body: serde_json::to_vec(&document.body).expect("JSON object"),
+            });
+        }
+        let paths: Vec<String> = requests.iter().map(|r| r.path.clone()).collect();
+        for (path, response) in paths.iter().zip(proxy.send_all(requests)?) {
+            let response = response?;
+            match verdict(&response) {
+                Verdict::Accepted => dry_run.objects.push(
+                    serde_json::from_slice(&response.body)
+                        .with_context(|| format!("{path} answered something that is not JSON"))?,
+                ),
+                Verdict::Rejected => dry_run.rejections.push(response.message()),
+                Verdict::NoAnswer => bail!(
+                    "the server-side dry run failed: HTTP {}: {}",
+                    response.status,
+                    response.message()
+                ),
             }
         }
         Ok(dry_run)
@@ -209,36 +358,6 @@ impl Kubectl {
         self.call("delete", args)?;
         Ok(())
     }
-}
-
-/// `kubectl get` arguments for these objects of one namespace: by name when they are few, else
-/// one LIST per kind (see [`Kubectl::identities`]).
-fn get_args(objects: &[&ObjectRef], namespace: &str) -> Vec<String> {
-    let mut args = vec!["get".to_string()];
-    let by_name = objects.len() <= BY_NAME_LIMIT;
-    let mut kinds: Vec<String> = Vec::new();
-    for object in objects {
-        let arg = object.kubectl_arg();
-        if by_name {
-            if !args.contains(&arg) {
-                args.push(arg);
-            }
-        } else {
-            let kind = arg.split('/').next().unwrap_or_default().to_string();
-            if !kinds.contains(&kind) {
-                kinds.push(kind);
-            }
-        }
-    }
-    if !by_name {
-        args.push(kinds.join(","));
-    }
-    args.extend([
-        format!("--namespace={namespace}"),
-        "--ignore-not-found".into(),
-        "--output=json".into(),
-    ]);
-    args
 }
 
 /// Groups items by namespace and runs `call` once per namespace, concurrently: a release is
@@ -308,38 +427,166 @@ pub fn identity_of(value: &serde_json::Value) -> Option<LiveObject> {
     out.pop()
 }
 
-/// `kubectl … -o json` output as objects: a List's items, one object, or nothing.
-fn parse_objects(json: &[u8]) -> Result<Vec<serde_json::Value>> {
-    if json.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Vec::new());
-    }
-    let value: serde_json::Value =
-        serde_json::from_slice(json).context("kubectl printed something that is not JSON")?;
-    Ok(match value.get("items") {
-        Some(serde_json::Value::Array(items)) => items.clone(),
-        _ => vec![value],
-    })
+/// Which read a response answers: one object by name, or a page of a kind's LIST.
+enum Read {
+    Named(GroupKey),
+    Listed(GroupKey, String),
 }
 
-/// The server's rejections in kubectl's stderr: `Error from server (Reason): message` per object
-/// when several fail, or `The Kind "name" is invalid: …` when one does. Anything else (`error:
-/// …` about connections, kubeconfig) is not a verdict on the objects.
-pub fn parse_rejections(stderr: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(stderr)
-        .lines()
-        .filter_map(|line| {
-            if let Some(rest) = line.strip_prefix("Error from server ") {
-                Some(match rest.split_once("): ") {
-                    Some((_, message)) => message.to_string(),
-                    None => rest.to_string(),
-                })
-            } else if line.starts_with("The ") && line.contains("\" is invalid: ") {
-                Some(line.trim_start_matches("The ").to_string())
-            } else {
-                None
+type GroupKey = (String, String, Option<String>);
+
+impl Read {
+    fn key(&self) -> &GroupKey {
+        match self {
+            Read::Named(key) | Read::Listed(key, _) => key,
+        }
+    }
+}
+
+/// What we deserialise an object into: its identity alone, or all of it.
+trait Item: DeserializeOwned {
+    fn name(&self) -> &str;
+    /// A LIST's items carry no apiVersion or kind; the request says what they are.
+    fn fill(&mut self, api_version: &str, kind: &str);
+}
+
+impl Item for KubeDocument {
+    fn name(&self) -> &str {
+        self.metadata.as_ref().map_or("", |m| m.name.as_str())
+    }
+    fn fill(&mut self, api_version: &str, kind: &str) {
+        self.api_version = api_version.to_string();
+        self.kind = kind.to_string();
+    }
+}
+
+impl Item for serde_json::Value {
+    fn name(&self) -> &str {
+        self.pointer("/metadata/name")
+            .and_then(|n| n.as_str())
+            .unwrap_or_default()
+    }
+    fn fill(&mut self, api_version: &str, kind: &str) {
+        if let Some(object) = self.as_object_mut() {
+            object.insert("apiVersion".into(), api_version.into());
+            object.insert("kind".into(), kind.into());
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Page<T> {
+    metadata: Option<PageMetadata>,
+    #[serde(default = "Vec::new")]
+    items: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct PageMetadata {
+    #[serde(rename = "continue")]
+    next: Option<String>,
+}
+
+/// One resource of an API discovery document (`/api/v1`, `/apis/apps/v1`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct ApiResource {
+    /// The plural in the URL, e.g. `configmaps`.
+    pub name: String,
+    pub kind: String,
+    pub namespaced: bool,
+}
+
+/// The resources of a discovery document, without subresources (`deployments/scale`).
+pub fn parse_resource_list(json: &[u8]) -> Result<Vec<ApiResource>> {
+    #[derive(Deserialize)]
+    struct ResourceList {
+        resources: Vec<ApiResource>,
+    }
+    let list: ResourceList =
+        serde_json::from_slice(json).context("the API discovery document is not JSON")?;
+    Ok(list
+        .resources
+        .into_iter()
+        .filter(|r| !r.name.contains('/'))
+        .collect())
+}
+
+/// Where an apiVersion's discovery document is: `/api/v1` for the core group, else `/apis/…`.
+pub fn discovery_path(api_version: &str) -> Result<String> {
+    match api_version.split_once('/') {
+        None => Ok(format!("/api/{}", segment(api_version)?)),
+        Some((group, version)) => Ok(format!("/apis/{}/{}", segment(group)?, segment(version)?)),
+    }
+}
+
+/// The URL path of a resource's collection, in a namespace when it is namespaced.
+pub fn collection_path(
+    api_version: &str,
+    resource: &ApiResource,
+    namespace: Option<&str>,
+) -> Result<String> {
+    let mut path = discovery_path(api_version)?;
+    if let Some(namespace) = namespace {
+        path.push_str(&format!("/namespaces/{}", segment(namespace)?));
+    }
+    path.push('/');
+    path.push_str(segment(&resource.name)?);
+    Ok(path)
+}
+
+/// A name as one path segment. Kubernetes names never need escaping; one that would (from a
+/// malformed manifest) must not be able to address some other object, so it is refused.
+fn segment(name: &str) -> Result<&str> {
+    let fits = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:@".contains(&b));
+    if !fits {
+        bail!("{name:?} is not a valid Kubernetes name");
+    }
+    Ok(name)
+}
+
+/// Percent-encodes a query value (a LIST's continue token).
+fn query(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
             }
+            _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Accepted,
+    /// The server refused the object itself: what helm would hit.
+    Rejected,
+    /// No verdict on the object (the server is unwell, overloaded, or not reached).
+    NoAnswer,
+}
+
+fn verdict(response: &Response) -> Verdict {
+    match response.status {
+        200..=299 => Verdict::Accepted,
+        408 | 429 => Verdict::NoAnswer,
+        400..=499 if is_status(&response.body) => Verdict::Rejected,
+        _ => Verdict::NoAnswer,
+    }
+}
+
+/// Whether the body is the API server's own `Status` (and not, say, the proxy's plain text).
+fn is_status(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Kind {
+        kind: String,
+    }
+    serde_json::from_slice::<Kind>(body).is_ok_and(|k| k.kind == "Status")
 }
 
 #[derive(Deserialize)]
@@ -365,19 +612,6 @@ struct Metadata {
     resource_version: String,
     #[serde(default)]
     annotations: HashMap<String, String>,
-}
-
-/// Reads `kubectl get -o json` output: a List, a single object, or nothing at all (which is what
-/// `--ignore-not-found` prints when no object exists).
-pub fn parse_identities(json: &[u8]) -> Result<Vec<LiveObject>> {
-    if json.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Vec::new());
-    }
-    let document: KubeDocument =
-        serde_json::from_slice(json).context("kubectl get printed something that is not JSON")?;
-    let mut out = Vec::new();
-    flatten(document, &mut out);
-    Ok(out)
 }
 
 fn flatten(document: KubeDocument, out: &mut Vec<LiveObject>) {
@@ -408,17 +642,93 @@ fn flatten(document: KubeDocument, out: &mut Vec<LiveObject>) {
 mod tests {
     use super::*;
 
-    /// Real stderr of kubectl 1.37.1 `apply --server-side --dry-run=server` against the bed.
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/fixtures/api/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Real discovery documents of the bed's kube-apiserver 1.20.
     #[test]
-    fn rejections_are_read_in_both_of_kubectls_formats() {
-        let one = b"The Deployment \"seed-web\" is invalid: spec.template.spec.containers[0].env[0].valueFrom.configMapKeyRef.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain\n";
+    fn discovery_gives_plurals_and_scope_without_subresources() {
+        let core = parse_resource_list(&fixture("discovery-v1.json")).unwrap();
+        let configmaps = core.iter().find(|r| r.kind == "ConfigMap").unwrap();
+        assert_eq!(configmaps.name, "configmaps");
+        assert!(configmaps.namespaced);
+        let namespaces = core.iter().find(|r| r.kind == "Namespace").unwrap();
+        assert!(!namespaces.namespaced);
+        assert!(core.iter().all(|r| !r.name.contains('/')));
+        let apps = parse_resource_list(&fixture("discovery-apps-v1.json")).unwrap();
+        let deployments: Vec<_> = apps.iter().filter(|r| r.kind == "Deployment").collect();
+        assert_eq!(deployments.len(), 1, "not deployments/status");
         assert_eq!(
-            parse_rejections(one),
-            ["Deployment \"seed-web\" is invalid: spec.template.spec.containers[0].env[0].valueFrom.configMapKeyRef.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"]
+            collection_path("apps/v1", deployments[0], Some("web")).unwrap(),
+            "/apis/apps/v1/namespaces/web/deployments"
         );
-        let two = b"Error from server (Invalid): ConfigMap \"Bad_CM\" is invalid: metadata.name: Invalid value: \"Bad_CM\"\nError from server (Invalid): Deployment.apps \"d\" is invalid: spec.template.metadata.labels: Invalid value\n";
-        assert_eq!(parse_rejections(two).len(), 2);
-        let unreachable = b"error: error validating \"/tmp/two.yaml\": error validating data: Get \"https://127.0.0.1:1/openapi/v2?timeout=32s\": dial tcp 127.0.0.1:1: connect: connection refused\n";
-        assert!(parse_rejections(unreachable).is_empty());
+        assert_eq!(
+            collection_path("v1", namespaces, None).unwrap(),
+            "/api/v1/namespaces"
+        );
+    }
+
+    #[test]
+    fn a_name_cannot_address_another_object() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../secrets",
+            "a?b",
+            "a b",
+            "a%2Fb",
+            "a#b",
+        ] {
+            assert!(segment(bad).is_err(), "{bad:?}");
+        }
+        for good in ["web", "web-1.example", "system:auth-delegator"] {
+            assert_eq!(segment(good).unwrap(), good);
+        }
+        assert_eq!(query("eyJ2Ijo+/="), "eyJ2Ijo%2B%2F%3D");
+    }
+
+    /// A real LIST page: items without kind or apiVersion, and a continue token.
+    #[test]
+    fn a_list_page_gives_identities_and_the_next_page() {
+        let page: Page<KubeDocument> =
+            serde_json::from_slice(&fixture("list-configmaps-page.json")).unwrap();
+        assert!(page.metadata.unwrap().next.is_some_and(|t| !t.is_empty()));
+        let mut live = Vec::new();
+        for mut item in page.items {
+            item.fill("v1", "ConfigMap");
+            flatten(item, &mut live);
+        }
+        assert_eq!(live.len(), 2);
+        assert_eq!(live[0].kind, "ConfigMap");
+        assert_eq!(live[0].name, "a-cm0");
+        assert_eq!(live[0].owner.release_name.as_deref(), Some("a"));
+        assert!(!live[0].uid.is_empty() && !live[0].resource_version.is_empty());
+    }
+
+    /// The real answer of the bed's API server to a dry run of an invalid Deployment.
+    #[test]
+    fn a_rejection_is_the_servers_message_and_a_dead_server_is_no_verdict() {
+        let invalid = Response {
+            status: 422,
+            body: fixture("dry-run-invalid-deployment.json"),
+        };
+        assert_eq!(verdict(&invalid), Verdict::Rejected);
+        assert!(invalid.message().starts_with(
+            "Deployment.apps \"b-d0\" is invalid: spec.template.spec.containers[0].env[1].valueFrom.configMapKeyRef.name: Invalid value: \"Bad_Name\""
+        ));
+        let overloaded = Response {
+            status: 429,
+            ..invalid.clone()
+        };
+        assert_eq!(verdict(&overloaded), Verdict::NoAnswer);
+        let proxy_error = Response {
+            status: 502,
+            body: b"Error while proxying request: connection refused".to_vec(),
+        };
+        assert_eq!(verdict(&proxy_error), Verdict::NoAnswer);
     }
 }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod exec;
 pub mod helm;
 pub mod journal;
+pub mod kube_api;
 pub mod kubectl;
 pub mod manifest;
 pub mod model;

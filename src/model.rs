@@ -4,6 +4,8 @@
 //! reconcile, report) are computed from, and what the journal stores. Keeping them plain is what
 //! lets every safety rule be unit-tested without a cluster.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 /// The annotations helm 3.2+ and helm 4 put on every object a release owns.
@@ -111,6 +113,36 @@ impl LiveObject {
             namespace: self.namespace.clone(),
             name: self.name.clone(),
         }
+    }
+}
+
+/// A manifest's objects, looked up by identity in constant time: the pairwise
+/// [`LiveObject::is`] is quadratic, 60 ms of decisions on a release of 500 objects.
+pub struct ManifestIndex<'a> {
+    namespaces: HashMap<(&'a str, &'a str, &'a str), Vec<&'a str>>,
+}
+
+impl<'a> ManifestIndex<'a> {
+    pub fn new(objects: &'a [ObjectRef], release_namespace: &'a str) -> ManifestIndex<'a> {
+        let mut namespaces: HashMap<_, Vec<&str>> = HashMap::new();
+        for object in objects {
+            namespaces
+                .entry((object.group(), object.kind.as_str(), object.name.as_str()))
+                .or_default()
+                .push(object.namespace_or(release_namespace));
+        }
+        ManifestIndex { namespaces }
+    }
+
+    /// Whether `live.is(o)` for some object `o` of the manifest.
+    pub fn contains(&self, live: &LiveObject) -> bool {
+        let group = live.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        self.namespaces
+            .get(&(group, live.kind.as_str(), live.name.as_str()))
+            .is_some_and(|namespaces| match &live.namespace {
+                None => true,
+                Some(ns) => namespaces.contains(&ns.as_str()),
+            })
     }
 }
 

@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::capture::Snapshot;
-use crate::model::{LiveObject, ObjectRef, Revision};
+use crate::model::{LiveObject, ManifestIndex, ObjectRef, Revision};
 
 /// A release whose newest revision is still pending.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -160,11 +160,13 @@ pub fn forecast(snapshot: &Snapshot, findings: &Findings) -> Forecast {
 /// already manages (helm owns those whatever their annotations say).
 pub fn foreign_objects(snapshot: &Snapshot) -> Vec<LiveObject> {
     let namespace = &snapshot.release.namespace;
+    let target = ManifestIndex::new(&snapshot.target, namespace);
+    let current = ManifestIndex::new(&snapshot.current, namespace);
     snapshot
         .live
         .iter()
-        .filter(|o| in_manifest(o, &snapshot.target, namespace))
-        .filter(|o| !in_manifest(o, &snapshot.current, namespace))
+        .filter(|o| target.contains(o))
+        .filter(|o| !current.contains(o))
         .filter(|o| !o.owner.is(&snapshot.release))
         .cloned()
         .collect()
@@ -178,11 +180,13 @@ pub fn helm3_unlisted(snapshot: &Snapshot, removed: &[LiveObject]) -> Vec<LiveOb
         return Vec::new();
     }
     let namespace = &snapshot.release.namespace;
+    let target = ManifestIndex::new(&snapshot.target, namespace);
+    let current = ManifestIndex::new(&snapshot.current, namespace);
     snapshot
         .live
         .iter()
-        .filter(|o| in_manifest(o, &snapshot.target, namespace))
-        .filter(|o| !in_manifest(o, &snapshot.current, namespace))
+        .filter(|o| target.contains(o))
+        .filter(|o| !current.contains(o))
         .filter(|o| o.owner.is(&snapshot.release))
         .filter(|o| !removed.iter().any(|r| r.uid == o.uid))
         .cloned()
@@ -193,19 +197,17 @@ pub fn helm3_unlisted(snapshot: &Snapshot, removed: &[LiveObject]) -> Vec<LiveOb
 /// successful helm operation created them, so an earlier failed one did and left them behind.
 pub fn orphans(snapshot: &Snapshot, last_successful: &[ObjectRef]) -> Vec<LiveObject> {
     let namespace = &snapshot.release.namespace;
+    let target = ManifestIndex::new(&snapshot.target, namespace);
+    let last_successful = ManifestIndex::new(last_successful, namespace);
     snapshot
         .live
         .iter()
-        .filter(|o| in_manifest(o, &snapshot.target, namespace))
-        .filter(|o| !in_manifest(o, last_successful, namespace))
+        .filter(|o| target.contains(o))
+        .filter(|o| !last_successful.contains(o))
         .filter(|o| o.owner.is(&snapshot.release))
         .filter(|o| !o.keep())
         .cloned()
         .collect()
-}
-
-fn in_manifest(object: &LiveObject, manifest: &[ObjectRef], namespace: &str) -> bool {
-    manifest.iter().any(|m| object.is(m, namespace))
 }
 
 /// The newest revision that helm completed successfully: its manifest is what the cluster held

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::model::{LiveObject, ObjectRef, ReleaseId};
+use crate::model::{LiveObject, ManifestIndex, ObjectRef, ReleaseId};
 
 /// What to do about one object the attempt created.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -57,9 +57,10 @@ pub struct Inputs<'a> {
 pub fn plan(inputs: &Inputs) -> Plan {
     let uids_before: HashSet<&str> = inputs.before.iter().map(|o| o.uid.as_str()).collect();
     let namespace = inputs.release.namespace.as_str();
+    let target = ManifestIndex::new(inputs.target, namespace);
     let mut plan = Plan::default();
     for object in inputs.after {
-        if !inputs.target.iter().any(|t| object.is(t, namespace)) {
+        if !target.contains(object) {
             continue;
         }
         let spared = |reason| Spared {

@@ -6,7 +6,11 @@
 //! from that rendition. Fields the manifest does not set (status, server-managed metadata, fields
 //! owned by other managers) are not the revision's business and are not compared.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
+
+use crate::model::LiveObject;
 
 use crate::kubectl::identity_of;
 use crate::manifest::Document;
@@ -19,27 +23,63 @@ pub fn drifted(
     live: &[Value],
     release_namespace: &str,
 ) -> Option<Vec<String>> {
-    let find = |objects: &[Value], document: &Document| {
-        objects
-            .iter()
-            .find(|o| identity_of(o).is_some_and(|l| l.is(&document.object, release_namespace)))
-            .cloned()
-    };
+    let expected = Identified::new(expected);
+    let live = Identified::new(live);
     let mut drifted = Vec::new();
     for document in documents {
-        let expected = find(expected, document)?;
+        let expected = expected.find(document, release_namespace)?;
         let name = format!(
             "{}/{}/{}",
             document.object.kind,
             document.object.namespace_or(release_namespace),
             document.object.name
         );
-        match find(live, document) {
-            Some(live) if !differs(&document.body, &expected, &live) => {}
+        match live.find(document, release_namespace) {
+            Some(live) if !differs(&document.body, expected, live) => {}
             _ => drifted.push(name),
         }
     }
     Some(drifted)
+}
+
+/// Objects by (group, kind, name), their identities read once: looking each document up by
+/// reading every object's identity again was quadratic, 130 ms at 500 objects.
+struct Identified<'a> {
+    by_name: HashMap<GroupKindName, Vec<(LiveObject, &'a Value)>>,
+}
+
+type GroupKindName = (String, String, String);
+
+impl<'a> Identified<'a> {
+    fn new(objects: &'a [Value]) -> Identified<'a> {
+        let mut by_name: HashMap<_, Vec<_>> = HashMap::new();
+        for object in objects {
+            if let Some(identity) = identity_of(object) {
+                let group = identity.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+                let key = (
+                    group.to_string(),
+                    identity.kind.clone(),
+                    identity.name.clone(),
+                );
+                by_name.entry(key).or_default().push((identity, object));
+            }
+        }
+        Identified { by_name }
+    }
+
+    fn find(&self, document: &Document, release_namespace: &str) -> Option<&'a Value> {
+        let object = &document.object;
+        let key = (
+            object.group().to_string(),
+            object.kind.clone(),
+            object.name.clone(),
+        );
+        self.by_name
+            .get(&key)?
+            .iter()
+            .find(|(identity, _)| identity.is(object, release_namespace))
+            .map(|(_, value)| *value)
+    }
 }
 
 /// Whether `live` differs from `expected` anywhere `manifest` sets a value. Lists are compared
