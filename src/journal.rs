@@ -149,6 +149,12 @@ pub fn unfinished(dir: &Path, namespace: &str, release: &str) -> Result<Vec<Unfi
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
+        // Completed journals pile up, one per run, and most are large: look at the head of each
+        // first (`state` is the third field written) and parse only the rest in full. Should
+        // the head not say, the full parse decides: speed depends on the order, the answer not.
+        if head_says_completed(&path) {
+            continue;
+        }
         let Ok(bytes) = fs::read(&path) else { continue };
         // A journal we cannot read is not ours to act on; it stays for a human.
         if let Ok(mut record) = serde_json::from_slice::<Unfinished>(&bytes) {
@@ -161,6 +167,22 @@ pub fn unfinished(dir: &Path, namespace: &str, release: &str) -> Result<Vec<Unfi
     found.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(found)
 }
+
+fn head_says_completed(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let Ok(n) = file.take(head.len() as u64).read(&mut head) else {
+        return false;
+    };
+    head[..n]
+        .windows(COMPLETED_MARK.len())
+        .any(|w| w == COMPLETED_MARK)
+}
+
+const COMPLETED_MARK: &[u8] = b"\"state\": \"completed\"";
 
 fn release_dir(dir: &Path, namespace: &str, release: &str) -> Result<PathBuf> {
     for part in [namespace, release] {
@@ -283,6 +305,49 @@ mod tests {
         assert!(lock_release(dir.path(), "ns", "other").unwrap().is_some());
         drop(first);
         assert!(lock_release(dir.path(), "ns", "rel").unwrap().is_some());
+    }
+
+    fn record(state: State) -> Record {
+        use crate::model::{HelmVersion, ReleaseId};
+        let snapshot = Snapshot {
+            release: ReleaseId {
+                name: "rel".into(),
+                namespace: "ns".into(),
+            },
+            helm: HelmVersion {
+                version: "v3.17.3".into(),
+                major: 3,
+            },
+            history: Vec::new(),
+            from_revision: 2,
+            to_revision: 1,
+            current: Vec::new(),
+            target: Vec::new(),
+            live: Vec::new(),
+            taken_at: String::new(),
+            last_successful_revision: None,
+            last_successful: Vec::new(),
+            target_manifest: Vec::new(),
+        };
+        let mut record = Record::captured(1, Vec::new(), snapshot);
+        record.state = state;
+        record
+    }
+
+    /// Completed journals are recognised from their first bytes; captured ones are found.
+    #[test]
+    fn only_unfinished_journals_are_read_in_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let done = Journal::create(dir.path(), "ns", "rel").unwrap();
+        done.write(&record(State::Completed)).unwrap();
+        assert!(head_says_completed(&done.path));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let open = Journal::create(dir.path(), "ns", "rel").unwrap();
+        open.write(&record(State::Captured)).unwrap();
+        assert!(!head_says_completed(&open.path));
+        let found = unfinished(dir.path(), "ns", "rel").unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, open.path);
     }
 
     #[test]

@@ -78,6 +78,11 @@ fn sigterm_is_passed_to_helm_and_the_journal_is_completed(helm: HelmMajor) {
         "{}",
         journals[0].1
     );
+    // Our kubectl proxy outlived helm to serve the reconcile, then went with the run, socket
+    // directory and all.
+    assert_eq!(s.surviving_proxies(), Vec::<String>::new());
+    let left: Vec<_> = std::fs::read_dir(s.temp_dir()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 fn a_killed_run_is_detected_and_finished_from_its_journal(helm: HelmMajor) {
@@ -89,6 +94,9 @@ fn a_killed_run_is_detected_and_finished_from_its_journal(helm: HelmMajor) {
     signal_group(child.id(), libc::SIGKILL);
     let killed = finish(child);
     assert_eq!(killed.stdout, "", "no report from a killed run");
+    // The proxy, in a process group of its own, died with us all the same: it holds the user's
+    // credentials and must never outlive a run.
+    assert_eq!(s.surviving_proxies(), Vec::<String>::new());
     assert!(s.journals()[0].1.contains("\"state\": \"captured\""));
 
     let run = s.safe_rollback(&["more", "--plan", "--output", "json"]);

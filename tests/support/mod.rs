@@ -319,8 +319,44 @@ impl Scenario {
             .args(args)
             .args(["--namespace", &self.namespace])
             .arg("--journal-dir")
-            .arg(self.journal_dir());
+            .arg(self.journal_dir())
+            // Our kubectl proxy's private socket directory goes here, where tests can see it.
+            .env("TMPDIR", self.temp_dir());
         command
+    }
+
+    /// The TMPDIR our binary runs with in this scenario.
+    pub fn temp_dir(&self) -> PathBuf {
+        let dir = self.home.path().join("tmp");
+        std::fs::create_dir_all(&dir).expect("create the scenario's TMPDIR");
+        dir
+    }
+
+    /// Processes still running whose command line names this scenario's TMPDIR: a `kubectl
+    /// proxy` of ours that outlived its run. Waits up to 5 s for them to go (the kernel's
+    /// parent-death signal is asynchronous).
+    pub fn surviving_proxies(&self) -> Vec<String> {
+        let marker = self.temp_dir().display().to_string();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let mut found = Vec::new();
+            for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+                let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                    continue;
+                };
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                if cmdline.contains(&marker) {
+                    found.push(format!(
+                        "{}: {cmdline}",
+                        entry.file_name().to_string_lossy()
+                    ));
+                }
+            }
+            if found.is_empty() || std::time::Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     /// Waits until the release's history mentions `status`.
