@@ -137,7 +137,7 @@ pub fn capture(
             extra.join().expect("manifest thread"),
         )
     });
-    let live = live.map_err(fail("kubectl get", Some(&version)))?;
+    let live = live.map_err(fail("reading the live objects", Some(&version)))?;
     let extra = extra.map_err(fail("helm get manifest", Some(&version)))?;
     let last_successful = match (last_successful_revision, extra) {
         (_, Some((objects, _))) => objects,

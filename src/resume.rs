@@ -78,7 +78,13 @@ pub fn finish_interrupted(
                 .identities(&snapshot.target, &snapshot.release.namespace)
             {
                 Ok(after) => after,
-                Err(e) => return not_attempted(invocation, failure("kubectl get", e), started),
+                Err(e) => {
+                    return not_attempted(
+                        invocation,
+                        failure("reading the live objects", e),
+                        started,
+                    )
+                }
             };
             let cleanup = (invocation.cleanup_on_fail
                 || earlier
