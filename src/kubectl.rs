@@ -45,6 +45,9 @@ pub struct Kubectl {
     proxy: OnceLock<std::result::Result<Proxy, String>>,
     /// apiVersion → the resources it serves (empty: not served).
     discovery: Mutex<HashMap<String, Vec<ApiResource>>>,
+    /// Held while discovering, so that capture's two threads (identities and dry run), which
+    /// start at once, ask once and not twice.
+    discovering: Mutex<()>,
 }
 
 impl Kubectl {
@@ -54,6 +57,7 @@ impl Kubectl {
             connection_args,
             proxy: OnceLock::new(),
             discovery: Mutex::new(HashMap::new()),
+            discovering: Mutex::new(()),
         }
     }
 
@@ -207,6 +211,7 @@ impl Kubectl {
 
     /// Learns which resources serve these apiVersions (once per run), all at once.
     fn discover<'b>(&self, api_versions: impl Iterator<Item = &'b str>) -> Result<()> {
+        let _one_at_a_time = self.discovering.lock().expect("discovering lock");
         let mut wanted: Vec<String> = Vec::new();
         {
             let known = self.discovery.lock().expect("discovery lock");
