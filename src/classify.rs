@@ -39,6 +39,15 @@ pub struct Finding {
     pub line: usize,
 }
 
+/// The texts of the findings of one class, in order.
+pub fn texts_of(findings: &[Finding], class: Class) -> Vec<&str> {
+    findings
+        .iter()
+        .filter(|f| f.class == class)
+        .map(|f| f.text.as_str())
+        .collect()
+}
+
 /// Classifies helm's output. Bytes that are not UTF-8 are replaced, never fatal: stderr is
 /// whatever the child wrote.
 pub fn classify(output: &[u8]) -> Vec<Finding> {
@@ -301,13 +310,7 @@ mod tests {
         std::fs::read(format!("tests/fixtures/real-helm/{path}")).unwrap()
     }
 
-    fn of(findings: &[Finding], class: Class) -> Vec<&str> {
-        findings
-            .iter()
-            .filter(|f| f.class == class)
-            .map(|f| f.text.as_str())
-            .collect()
-    }
+    use super::texts_of as of;
 
     const SEED_CAUSE_V3: &str = "cannot patch \"seed-h3-web\" with kind Deployment: Deployment.apps \"seed-h3-web\" is invalid: spec.template.spec.containers[0].env[0].valueFrom.configMapKeyRef.name: Invalid value: \"Bad_Name\"";
     const SEED_CAUSE_V4: &str = "server-side apply failed for object default/seed-h4-web apps/v1, Kind=Deployment: Deployment.apps \"seed-h4-web\" is invalid: spec.template.spec.containers[0].env[0].valueFrom.configMapKeyRef.name: Invalid value: \"Bad_Name\"";

@@ -5,7 +5,7 @@
 
 mod support;
 
-use helm_safe_rollback::classify::{classify, Class, Finding};
+use helm_safe_rollback::classify::{classify, Class};
 use support::fault_proxy::{Fault, Rule};
 use support::{HelmMajor, Run, Scenario};
 
@@ -32,13 +32,7 @@ fn record(s: &Scenario, name: &str, run: &Run) {
     std::fs::write(dir.join(format!("{name}.rc")), format!("{}\n", run.code)).unwrap();
 }
 
-fn of(findings: &[Finding], class: Class) -> Vec<&str> {
-    findings
-        .iter()
-        .filter(|f| f.class == class)
-        .map(|f| f.text.as_str())
-        .collect()
-}
+use helm_safe_rollback::classify::texts_of as of;
 
 fn seed_with_failed_revision(s: &Scenario) -> String {
     let chart = s.chart("seed");
