@@ -3,6 +3,8 @@
 //! The snapshot is what makes every later decision provable: an object is only ever called
 //! "created by this rollback" because its uid is *not* in here.
 
+use std::sync::mpsc;
+
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
@@ -84,86 +86,106 @@ pub fn capture(
         Ok((objects, bytes))
     };
 
-    // Stage 1: everything that needs only the release name, asked at once, so capture costs the
-    // slowest of these rather than their sum.
-    let (version, history, namespace, current, early_target) = std::thread::scope(|scope| {
+    let dry_run_of = |manifest: &[u8], namespace: &str| -> anyhow::Result<DryRun> {
+        let documents = manifest::parse_documents(manifest)?;
+        kubectl.dry_run(&documents, namespace)
+    };
+
+    std::thread::scope(|scope| {
+        // Stage 1: everything that needs only the release name, asked at once, so capture costs
+        // the slowest of these rather than their sum.
         let version = scope.spawn(|| helm.version());
         let history = scope.spawn(|| helm.history(request.release));
         let current = scope.spawn(|| read(None));
-        let target = request.revision.map(|r| scope.spawn(move || read(Some(r))));
+        // When the revision is given, the dry run starts the moment the target manifest and the
+        // namespace are known, while helm is still printing the history. Channels, not shared
+        // cells: if this function returns early, the dropped sender ends the thread's wait.
+        let (namespace_sender, namespace_receiver) = mpsc::channel::<String>();
+        let (target_sender, target_receiver) = mpsc::channel::<Manifest>();
+        let early_target = request.revision.map(|r| {
+            scope.spawn(move || {
+                let target = read(Some(r));
+                let manifest = target.as_ref().ok().map(|(_, bytes)| bytes.clone());
+                let _ = target_sender.send(target);
+                let manifest = manifest.filter(|_| with_dry_run)?;
+                let namespace = namespace_receiver.recv().ok()?;
+                Some(dry_run_of(&manifest, &namespace))
+            })
+        });
         let namespace = match request.namespace {
             Some(ns) => Ok(ns.to_string()),
             None => kubectl
                 .context_namespace()
                 .map(|ns| ns.unwrap_or_else(|| "default".to_string())),
         };
-        (
-            version.join().expect("helm version thread"),
-            history.join().expect("helm history thread"),
-            namespace,
-            current.join().expect("manifest thread"),
-            target.map(|t| t.join().expect("manifest thread")),
-        )
-    });
-    let version = version.map_err(fail("helm version", None))?;
-    let history = history.map_err(fail("helm history", Some(&version)))?;
-    let namespace = namespace.map_err(fail("namespace", Some(&version)))?;
-    let (from_revision, to_revision) = helm::resolve_revisions(&history, request.revision)
-        .map_err(fail("revision", Some(&version)))?;
-    let (current, _) = current.map_err(fail("helm get manifest", Some(&version)))?;
-    let (target, target_manifest) = early_target
-        .unwrap_or_else(|| read(Some(to_revision)))
-        .map_err(fail("helm get manifest", Some(&version)))?;
+        if let Ok(namespace) = &namespace {
+            let _ = namespace_sender.send(namespace.clone());
+        }
+        let version = version.join().expect("helm version thread");
+        let version = version.map_err(fail("helm version", None))?;
+        let history = history.join().expect("helm history thread");
+        let history = history.map_err(fail("helm history", Some(&version)))?;
+        let namespace = namespace.map_err(fail("namespace", Some(&version)))?;
+        let (from_revision, to_revision) = helm::resolve_revisions(&history, request.revision)
+            .map_err(fail("revision", Some(&version)))?;
+        let current = current.join().expect("manifest thread");
+        let (current, _) = current.map_err(fail("helm get manifest", Some(&version)))?;
+        let target = match early_target {
+            Some(_) => target_receiver.recv().expect("manifest thread"),
+            None => read(Some(to_revision)),
+        };
+        let (target, target_manifest) =
+            target.map_err(fail("helm get manifest", Some(&version)))?;
 
-    // Stage 2: what needs the manifests, at once.
-    let last_successful_revision = preflight::last_successful_revision(&history);
-    let extra_revision =
-        last_successful_revision.filter(|r| *r != from_revision && *r != to_revision);
-    let mut involved: Vec<ObjectRef> = current.iter().chain(target.iter()).cloned().collect();
-    involved.sort();
-    involved.dedup();
-    let (live, dry_run, extra) = std::thread::scope(|scope| {
-        let extra = scope.spawn(|| extra_revision.map(|r| read(Some(r))).transpose());
-        let dry_run = with_dry_run.then(|| {
-            scope.spawn(|| {
-                let documents = manifest::parse_documents(&target_manifest)?;
-                kubectl.dry_run(&documents, &namespace)
-            })
+        // Stage 2: what needs the manifests, at once.
+        let last_successful_revision = preflight::last_successful_revision(&history);
+        let extra_revision =
+            last_successful_revision.filter(|r| *r != from_revision && *r != to_revision);
+        let mut involved: Vec<ObjectRef> = current.iter().chain(target.iter()).cloned().collect();
+        involved.sort();
+        involved.dedup();
+        let (live, late_dry_run, extra) = std::thread::scope(|stage2| {
+            let extra = stage2.spawn(|| extra_revision.map(|r| read(Some(r))).transpose());
+            let late_dry_run = (with_dry_run && early_target.is_none())
+                .then(|| stage2.spawn(|| dry_run_of(&target_manifest, &namespace)));
+            (
+                kubectl.identities(&involved, &namespace),
+                late_dry_run.map(|thread| thread.join().expect("dry-run thread")),
+                extra.join().expect("manifest thread"),
+            )
         });
-        let live = kubectl.identities(&involved, &namespace);
-        (
-            live,
-            dry_run.map(|d| d.join().expect("dry-run thread")),
-            extra.join().expect("manifest thread"),
-        )
-    });
-    let live = live.map_err(fail("reading the live objects", Some(&version)))?;
-    let extra = extra.map_err(fail("helm get manifest", Some(&version)))?;
-    let last_successful = match (last_successful_revision, extra) {
-        (_, Some((objects, _))) => objects,
-        (Some(r), None) if r == from_revision => current.clone(),
-        (Some(r), None) if r == to_revision => target.clone(),
-        _ => Vec::new(),
-    };
+        let dry_run = match early_target {
+            Some(thread) => thread.join().expect("dry-run thread"),
+            None => late_dry_run,
+        };
+        let live = live.map_err(fail("reading the live objects", Some(&version)))?;
+        let extra = extra.map_err(fail("helm get manifest", Some(&version)))?;
+        let last_successful = match (last_successful_revision, extra) {
+            (_, Some((objects, _))) => objects,
+            (Some(r), None) if r == from_revision => current.clone(),
+            (Some(r), None) if r == to_revision => target.clone(),
+            _ => Vec::new(),
+        };
 
-    Ok(Captured {
-        snapshot: Snapshot {
-            release: ReleaseId {
-                name: request.release.to_string(),
-                namespace,
+        Ok(Captured {
+            snapshot: Snapshot {
+                release: ReleaseId {
+                    name: request.release.to_string(),
+                    namespace,
+                },
+                helm: version,
+                history,
+                from_revision,
+                to_revision,
+                current,
+                target,
+                live,
+                taken_at: jiff::Timestamp::now().to_string(),
+                last_successful_revision,
+                last_successful,
+                target_manifest,
             },
-            helm: version,
-            history,
-            from_revision,
-            to_revision,
-            current,
-            target,
-            live,
-            taken_at: jiff::Timestamp::now().to_string(),
-            last_successful_revision,
-            last_successful,
-            target_manifest,
-        },
-        dry_run,
+            dry_run,
+        })
     })
 }
