@@ -22,6 +22,7 @@ use crate::reconcile::{self, Decision, Plan};
 use crate::report::{self, LeftoverEntry, Outcome, ReconciledEntry, Report};
 use crate::resume;
 use crate::verify;
+use crate::version_cache;
 
 /// Exit codes beyond helm's own; the README's table documents them.
 pub const EXIT_USAGE: i32 = 2;
@@ -37,11 +38,12 @@ pub struct Tools {
 }
 
 impl Tools {
-    fn new(invocation: &Invocation) -> Tools {
+    fn new(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> Tools {
         Tools {
             helm: Helm {
                 bin: invocation.own.helm.clone(),
                 global_args: invocation.helm_global_args.clone(),
+                version_cache: version_cache::default_dir(env),
             },
             kubectl: Kubectl::new(
                 invocation.own.kubectl.clone(),
@@ -54,7 +56,7 @@ impl Tools {
 pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i32 {
     let started = Instant::now();
     exec::trace_children(invocation.kube.debug);
-    let tools = Tools::new(invocation);
+    let tools = Tools::new(invocation, env);
     let allowances = match allowances(invocation) {
         Ok(allowances) => allowances,
         Err(error) => {

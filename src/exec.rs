@@ -49,6 +49,13 @@ pub fn trace_step(what: &str, started: Instant) {
     );
 }
 
+/// Traces a fact worth knowing when a run is slow (a cached answer, a skipped step).
+pub fn trace_note(what: &str) {
+    if TRACE.load(Ordering::Relaxed) {
+        eprintln!("safe-rollback: {what}");
+    }
+}
+
 /// The leading words of a command line that are neither flags nor flag values, e.g. `get
 /// manifest` or `apply`, at most two.
 fn subcommand(args: &[String]) -> String {

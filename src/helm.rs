@@ -9,11 +9,14 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::exec::{self, Echo, Output};
 use crate::model::{HelmVersion, Revision};
+use crate::version_cache;
 
 pub struct Helm {
     pub bin: PathBuf,
     /// Global flags (namespace, context, credentials) given to every call.
     pub global_args: Vec<String>,
+    /// Where `helm version`'s answer is remembered per binary (see `version_cache`).
+    pub version_cache: Option<PathBuf>,
 }
 
 impl Helm {
@@ -29,13 +32,30 @@ impl Helm {
     }
 
     pub fn version(&self) -> Result<HelmVersion> {
+        let cache = self
+            .version_cache
+            .as_deref()
+            .and_then(|dir| Some((dir, version_cache::key(&self.bin)?)));
+        let remembered = cache.as_ref().and_then(|(dir, key)| {
+            let version = parse_version(&version_cache::load(dir, key)?).ok()?;
+            exec::trace_note(&format!("helm version {} (remembered)", version.version));
+            Some(version)
+        });
+        if let Some(version) = remembered {
+            return supported(version);
+        }
         // `helm version` takes no cluster flags; global flags would only be noise here.
         let output = exec::capture(&self.bin, &["version".into(), "--short".into()])
             .map_err(|e| anyhow!("{e} (install helm, or point HELM_BIN / --helm at it)"))?;
         if !output.success() {
             bail!("helm version failed: {}", output.error_line());
         }
-        supported(parse_version(&String::from_utf8_lossy(&output.stdout))?)
+        let printed = String::from_utf8_lossy(&output.stdout);
+        let version = supported(parse_version(&printed)?)?;
+        if let Some((dir, key)) = cache {
+            version_cache::store(dir, &key, &printed);
+        }
+        Ok(version)
     }
 
     pub fn history(&self, release: &str) -> Result<Vec<Revision>> {

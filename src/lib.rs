@@ -21,3 +21,4 @@ pub mod reconcile;
 pub mod report;
 pub mod resume;
 pub mod verify;
+pub mod version_cache;

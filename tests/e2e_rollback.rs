@@ -15,6 +15,7 @@ for_both_helms!(
     unknown_release_and_revision_change_nothing,
     text_report_collapses_cleanup_noise,
     a_large_release_is_read_one_list_per_kind,
+    helm_is_asked_its_version_once_per_binary,
 );
 
 /// Steps 1–3 of seed/steps.sh: revision 2 is a failed upgrade whose manifest has the Service and
@@ -256,4 +257,63 @@ fn a_large_release_is_read_one_list_per_kind(helm: HelmMajor) {
     assert_eq!(live, expected, "exactly the release's objects");
     let value = s.kubectl(&["get", "configmap/big-cm7", "-o", "jsonpath={.data.v}"]);
     assert_eq!(value.stdout, "1");
+}
+
+/// `helm version` runs on the first run with a helm binary only; later runs read the answer
+/// from helm's cache home, and say so under `--debug`. (The second run also covers the
+/// rollback without a revision.)
+fn helm_is_asked_its_version_once_per_binary(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "versioncache");
+    let chart = s.chart("seed");
+    s.helm(&["install", "vc", &chart]).ok();
+    s.helm(&["upgrade", "vc", &chart, "--set", "withService=false"])
+        .ok();
+    let binary = s
+        .helm_bin()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let processes = |run: &support::Run| -> usize {
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.ends_with("helm/kubectl processes started"))
+            .unwrap_or_else(|| panic!("no process count under --debug:\n{run}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+
+    let first = s.safe_rollback(&["vc", "1", "--debug"]);
+    assert_eq!(first.code, 0, "{first}");
+    assert!(
+        first.stderr.contains(&format!("{binary} version took")),
+        "{first}"
+    );
+    let cache = s.home.path().join("cache/safe-rollback/helm-version");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1, "one entry");
+
+    // No revision this time: helm's default, the previous one (2). The dry run then waits for
+    // the history to name the target, and must still happen.
+    let second = s.safe_rollback(&["vc", "--debug"]);
+    assert_eq!(second.code, 0, "{second}");
+    assert!(
+        second.stderr.contains("API request(s) (PATCH"),
+        "dry run: {second}"
+    );
+    assert_eq!(
+        s.uid("service/vc-standby"),
+        None,
+        "rolled back to 2: {second}"
+    );
+    assert!(
+        !second.stderr.contains(&format!("{binary} version took")),
+        "{second}"
+    );
+    let expected = match helm {
+        HelmMajor::V3 => "helm version v3.",
+        HelmMajor::V4 => "helm version v4.",
+    };
+    assert!(second.stderr.contains(expected), "{second}");
+    assert_eq!(processes(&second), processes(&first) - 1);
 }
