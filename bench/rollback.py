@@ -177,15 +177,19 @@ def measure(helm, major, size, pairs, ours, bed, work):
     ]
     rows = []
     for path, flags, target, native_rc, ours_rc in cases:
-        t_native, t_ours, rss = [], [], []
+        t_native, t_ours, rss = [], [], 0
         # The timed pairs, then one untimed census pair: ours with --debug (which also makes helm
-        # log every object, so it is not timed) reports the processes it started.
+        # log every object, so it is not timed) reports the processes it started. Then one more
+        # untimed run of ours alone, without --debug, whose peak RSS we sample: the sampling
+        # loop costs CPU, so it never runs beside a timed run.
         for i in range(pairs + 1):
             census = i == pairs
             # Good revisions 1 and 2 differ in every ConfigMap: alternating makes every rollback
             # change every ConfigMap.
             revision = [target or ("1" if i % 2 == 0 else "2")]
             order = [("native", "a"), ("ours", "b")] if i % 2 == 0 else [("ours", "b"), ("native", "a")]
+            if census:
+                order.append(("rss", "b"))
             for tool, rel in order:
                 if tool == "native":
                     secs, p, _ = Timer.run(native(rel, *revision), env)
@@ -193,18 +197,23 @@ def measure(helm, major, size, pairs, ours, bed, work):
                         sys.exit(f"bench: native {path} rc={p.returncode}\n{p.stderr}")
                     if not census:
                         t_native.append(secs)
+                    continue
+                if tool == "rss" and not target:
+                    revision = ["2" if revision == ["1"] else "1"]
+                elif tool == "rss":
+                    run([helm, "-n", ns, "rollback", rel, "4", "--history-max=0"], env)
+                extra = ["--debug"] if census and tool == "ours" else []
+                secs, p, peak = Timer.run(safe(rel, *revision, *flags, *extra), env, track_rss=tool == "rss")
+                if p.returncode != ours_rc:
+                    sys.exit(f"bench: ours {path} rc={p.returncode}\n{p.stdout}{p.stderr}")
+                if tool == "rss":
+                    rss = peak or 0
+                elif census:
+                    m = re.search(r"safe-rollback: (\d+) helm/kubectl processes started", p.stderr)
+                    # Beyond the native rollback, which ran unless preflight refused.
+                    processes = int(m.group(1)) - (0 if path == "refused" else 1) if m else -1
                 else:
-                    extra = ["--debug"] if census else []
-                    secs, p, peak = Timer.run(safe(rel, *revision, *flags, *extra), env, track_rss=not census)
-                    if p.returncode != ours_rc:
-                        sys.exit(f"bench: ours {path} rc={p.returncode}\n{p.stdout}{p.stderr}")
-                    if census:
-                        m = re.search(r"safe-rollback: (\d+) helm/kubectl processes started", p.stderr)
-                        # Beyond the native rollback, which ran unless preflight refused.
-                        processes = int(m.group(1)) - (0 if path == "refused" else 1) if m else -1
-                    else:
-                        t_ours.append(secs)
-                        rss.append(peak or 0)
+                    t_ours.append(secs)
             if path in ("failure", "refused"):
                 # Keep both releases on a good, equal footing for the next pair.
                 for rel in ("a", "b"):
@@ -216,11 +225,11 @@ def measure(helm, major, size, pairs, ours, bed, work):
         rows.append(
             dict(
                 helm=major, size=size, path=path, native=med_n, ours=med_o,
-                ratio=ratio, processes=processes, rss_mib=max(rss) / 1024,
+                ratio=ratio, processes=processes, rss_mib=rss / 1024,
             )
         )
         print(f"bench: helm{major} {size:>3} {path:<8} native {med_n:.3f}s ours {med_o:.3f}s "
-              f"x{ratio:.2f} children {processes} rss {max(rss) / 1024:.1f} MiB",
+              f"x{ratio:.2f} children {processes} rss {rss / 1024:.1f} MiB",
               file=sys.stderr)
     run([bed["HSR_KUBECTL"], "delete", "namespace", ns, "--wait=false"], env)
     return rows
