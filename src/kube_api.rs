@@ -299,6 +299,8 @@ async fn send(socket: &Path, sender: &mut Option<Sender>, request: &Request) -> 
     }
 }
 
+const PRIVATE_DIR_PREFIX: &str = "helm-safe-rollback.";
+
 /// A fresh directory only we can enter, for the proxy's socket (which grants the user's
 /// cluster access to whoever can connect to it).
 fn private_dir() -> Result<PathBuf> {
@@ -306,12 +308,13 @@ fn private_dir() -> Result<PathBuf> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or_default();
-    let name = format!("helm-safe-rollback.{}.{nanos}", std::process::id());
+    let name = format!("{PRIVATE_DIR_PREFIX}{}.{nanos}", std::process::id());
     let mut base = std::env::temp_dir();
     // A unix socket path must fit in 108 bytes.
     if base.join(&name).join("api.sock").as_os_str().len() > 100 {
         base = PathBuf::from("/tmp");
     }
+    sweep_abandoned(&base);
     let dir = base.join(name);
     std::fs::DirBuilder::new()
         .mode(0o700)
@@ -320,9 +323,78 @@ fn private_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Removes the socket directories of earlier runs that were killed outright (SIGKILL gives no
+/// chance to clean up). Only a directory whose process is gone and which holds nothing but what
+/// a proxy leaves (its socket and its log) is removed; anything else is left alone.
+fn sweep_abandoned(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = abandoned_dir_pid(&name.to_string_lossy()) else {
+            continue;
+        };
+        if process_exists(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let only_ours = std::fs::read_dir(&path).is_ok_and(|inside| {
+            inside
+                .flatten()
+                .all(|e| e.file_name() == "api.sock" || e.file_name() == "proxy.log")
+        });
+        if only_ours {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// The pid in a name [`private_dir`] made, `helm-safe-rollback.PID.NANOS`.
+fn abandoned_dir_pid(name: &str) -> Option<libc::pid_t> {
+    let (pid, nanos) = name.strip_prefix(PRIVATE_DIR_PREFIX)?.split_once('.')?;
+    nanos.parse::<u32>().ok()?;
+    pid.parse().ok().filter(|pid| *pid > 0)
+}
+
+fn process_exists(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    alive || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_empty_socket_directories_of_dead_runs_are_swept() {
+        let base = tempfile::tempdir().unwrap();
+        let mut finished = std::process::Command::new("true").spawn().unwrap();
+        finished.wait().unwrap();
+        let dead = finished.id();
+        let make = |name: String, files: &[&str]| {
+            let dir = base.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            for file in files {
+                std::fs::write(dir.join(file), "").unwrap();
+            }
+            dir
+        };
+        let abandoned = make(
+            format!("helm-safe-rollback.{dead}.1"),
+            &["api.sock", "proxy.log"],
+        );
+        let running = make(
+            format!("helm-safe-rollback.{}.2", std::process::id()),
+            &["api.sock"],
+        );
+        let foreign = make(format!("helm-safe-rollback.{dead}.3"), &["notes.txt"]);
+        let unrelated = make(format!("other.{dead}.4"), &[]);
+        sweep_abandoned(base.path());
+        assert!(!abandoned.exists());
+        assert!(running.exists() && foreign.exists() && unrelated.exists());
+    }
 
     #[test]
     fn a_status_message_is_the_servers_own_words() {

@@ -98,8 +98,12 @@ fn a_killed_run_is_detected_and_finished_from_its_journal(helm: HelmMajor) {
     // credentials and must never outlive a run.
     assert_eq!(s.surviving_proxies(), Vec::<String>::new());
     assert!(s.journals()[0].1.contains("\"state\": \"captured\""));
+    let abandoned: Vec<_> = std::fs::read_dir(s.temp_dir()).unwrap().collect();
+    assert_eq!(abandoned.len(), 1, "a SIGKILL leaves the socket directory");
 
     let run = s.safe_rollback(&["more", "--plan", "--output", "json"]);
+    let left: Vec<_> = std::fs::read_dir(s.temp_dir()).unwrap().collect();
+    assert!(left.is_empty(), "the next run sweeps it: {left:?}");
     let report = run.json();
     let warnings: Vec<&str> = report["warnings"]
         .as_array()
