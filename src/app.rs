@@ -15,7 +15,6 @@ use crate::exec::{self, Echo, Output};
 use crate::helm::Helm;
 use crate::journal::{self, Action, Attempt, Journal, Record, RollbackRecord, State};
 use crate::kubectl::{self, Kubectl};
-use crate::manifest;
 use crate::model::LiveObject;
 use crate::preflight::{self, Allowances, Findings};
 use crate::reconcile::{self, Decision, Plan};
@@ -498,18 +497,18 @@ fn verify(
     expected: Option<&[serde_json::Value]>,
     kubectl: &Kubectl,
 ) -> anyhow::Result<Vec<String>> {
-    let documents = manifest::parse_documents(&snapshot.target_manifest)?;
+    let documents = &snapshot.target_documents;
     let namespace = &snapshot.release.namespace;
     if let Some(expected) = expected {
         let live = kubectl.objects(&snapshot.target, namespace)?;
         let comparing = Instant::now();
-        let drifted = verify::drifted(&documents, expected, &live, namespace);
+        let drifted = verify::drifted(documents, expected, &live, namespace);
         exec::trace_step("comparing live objects with the rendition", comparing);
         if let Some(drifted) = drifted {
             return Ok(drifted);
         }
     }
-    kubectl.drifted(&documents, namespace)
+    kubectl.drifted(documents, namespace)
 }
 
 fn allowances(invocation: &Invocation) -> anyhow::Result<Allowances> {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::helm::{self, Helm};
 use crate::kubectl::{DryRun, Kubectl};
-use crate::manifest;
+use crate::manifest::{self, Document};
 use crate::model::{HelmVersion, LiveObject, ObjectRef, ReleaseId, Revision};
 use crate::preflight;
 
@@ -31,10 +31,10 @@ pub struct Snapshot {
     /// The newest revision helm completed successfully, and its objects (see preflight).
     pub last_successful_revision: Option<u64>,
     pub last_successful: Vec<ObjectRef>,
-    /// The target manifest itself, for the preflight dry run. Never serialised: it can hold
-    /// Secret data.
+    /// The target manifest's objects in full, for the preflight dry run and verification. Never
+    /// serialised: they can hold Secret data.
     #[serde(skip)]
-    pub target_manifest: Vec<u8>,
+    pub target_documents: Vec<Document>,
 }
 
 /// Where capture failed; before the rollback nothing has changed, whatever the step.
@@ -60,7 +60,11 @@ pub struct Captured {
     pub dry_run: Option<anyhow::Result<DryRun>>,
 }
 
-type Manifest = anyhow::Result<(Vec<ObjectRef>, Vec<u8>)>;
+type Manifest = anyhow::Result<Vec<Document>>;
+
+fn objects_of(documents: &[Document]) -> Vec<ObjectRef> {
+    documents.iter().map(|d| d.object.clone()).collect()
+}
 
 pub fn capture(
     request: &Request,
@@ -77,18 +81,13 @@ pub fn capture(
         }
     };
     // `None` reads the newest revision: what `helm rollback` rolls back from.
+    // Parsed once, in full: the target's bodies serve the dry run and verification.
     let read = |revision: Option<u64>| -> Manifest {
         let bytes = helm.manifest(request.release, revision)?;
-        let objects = manifest::parse_objects(&bytes).with_context(|| match revision {
+        manifest::parse_documents(&bytes).with_context(|| match revision {
             Some(r) => format!("manifest of revision {r}"),
             None => "manifest of the newest revision".to_string(),
-        })?;
-        Ok((objects, bytes))
-    };
-
-    let dry_run_of = |manifest: &[u8], namespace: &str| -> anyhow::Result<DryRun> {
-        let documents = manifest::parse_documents(manifest)?;
-        kubectl.dry_run(&documents, namespace)
+        })
     };
 
     std::thread::scope(|scope| {
@@ -105,11 +104,10 @@ pub fn capture(
         let early_target = request.revision.map(|r| {
             scope.spawn(move || {
                 let target = read(Some(r));
-                let manifest = target.as_ref().ok().map(|(_, bytes)| bytes.clone());
+                let documents = target.as_ref().ok().filter(|_| with_dry_run).cloned();
                 let _ = target_sender.send(target);
-                let manifest = manifest.filter(|_| with_dry_run)?;
                 let namespace = namespace_receiver.recv().ok()?;
-                Some(dry_run_of(&manifest, &namespace))
+                Some(kubectl.dry_run(&documents?, &namespace))
             })
         });
         let namespace = match request.namespace {
@@ -129,13 +127,13 @@ pub fn capture(
         let (from_revision, to_revision) = helm::resolve_revisions(&history, request.revision)
             .map_err(fail("revision", Some(&version)))?;
         let current = current.join().expect("manifest thread");
-        let (current, _) = current.map_err(fail("helm get manifest", Some(&version)))?;
+        let current = objects_of(&current.map_err(fail("helm get manifest", Some(&version)))?);
         let target = match early_target {
             Some(_) => target_receiver.recv().expect("manifest thread"),
             None => read(Some(to_revision)),
         };
-        let (target, target_manifest) =
-            target.map_err(fail("helm get manifest", Some(&version)))?;
+        let target_documents = target.map_err(fail("helm get manifest", Some(&version)))?;
+        let target = objects_of(&target_documents);
 
         // Stage 2: what needs the manifests, at once.
         let last_successful_revision = preflight::last_successful_revision(&history);
@@ -147,7 +145,7 @@ pub fn capture(
         let (live, late_dry_run, extra) = std::thread::scope(|stage2| {
             let extra = stage2.spawn(|| extra_revision.map(|r| read(Some(r))).transpose());
             let late_dry_run = (with_dry_run && early_target.is_none())
-                .then(|| stage2.spawn(|| dry_run_of(&target_manifest, &namespace)));
+                .then(|| stage2.spawn(|| kubectl.dry_run(&target_documents, &namespace)));
             (
                 kubectl.identities(&involved, &namespace),
                 late_dry_run.map(|thread| thread.join().expect("dry-run thread")),
@@ -161,7 +159,7 @@ pub fn capture(
         let live = live.map_err(fail("reading the live objects", Some(&version)))?;
         let extra = extra.map_err(fail("helm get manifest", Some(&version)))?;
         let last_successful = match (last_successful_revision, extra) {
-            (_, Some((objects, _))) => objects,
+            (_, Some(documents)) => objects_of(&documents),
             (Some(r), None) if r == from_revision => current.clone(),
             (Some(r), None) if r == to_revision => target.clone(),
             _ => Vec::new(),
@@ -183,7 +181,7 @@ pub fn capture(
                 taken_at: jiff::Timestamp::now().to_string(),
                 last_successful_revision,
                 last_successful,
-                target_manifest,
+                target_documents,
             },
             dry_run,
         })

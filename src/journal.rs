@@ -327,7 +327,7 @@ mod tests {
             taken_at: String::new(),
             last_successful_revision: None,
             last_successful: Vec::new(),
-            target_manifest: Vec::new(),
+            target_documents: Vec::new(),
         };
         let mut record = Record::captured(1, Vec::new(), snapshot);
         record.state = state;

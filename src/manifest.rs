@@ -20,9 +20,19 @@ pub fn parse_objects(manifest: &[u8]) -> Result<Vec<ObjectRef>> {
 }
 
 /// One object of a manifest: who it is, and its full body as JSON (for kubectl).
+#[derive(Clone)]
 pub struct Document {
     pub object: ObjectRef,
     pub body: serde_json::Value,
+}
+
+/// Only the identity: the body can be a Secret's data.
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document")
+            .field("object", &self.object)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Like [`parse_objects`], keeping each object's body.

@@ -403,7 +403,7 @@ mod tests {
             taken_at: String::new(),
             last_successful_revision: None,
             last_successful: Vec::new(),
-            target_manifest: Vec::new(),
+            target_documents: Vec::new(),
         }
     }
 
