@@ -42,10 +42,7 @@ fn helm_plugin_install_then_safe_rollback_runs(helm: HelmMajor) {
 
     // A real rollback through helm: `-n` is helm's, passed to us as HELM_NAMESPACE; HELM_BIN
     // tells us which helm we run under.
-    let chart = s.chart("seed");
-    s.helm(&["install", "seed", &chart]).ok();
-    s.helm(&["upgrade", "seed", &chart, "--set", "withService=false"])
-        .ok();
+    s.seed_release("seed", false);
     let journal_dir = s.journal_dir();
     let mut command = std::process::Command::new(s.helm_bin());
     s.env(&mut command);

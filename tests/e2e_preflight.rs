@@ -30,11 +30,7 @@ fn versions(s: &Scenario) -> String {
 fn an_invalid_target_is_refused_before_anything_changes(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "invalid");
-    let chart = s.chart("seed");
-    s.helm(&["install", "seed", &chart]).ok();
-    let _ = s.helm(&["upgrade", "seed", &chart, "--set", "cmRef=Bad_Name"]);
-    s.helm(&["upgrade", "seed", &chart, "--set", "withService=false"])
-        .ok();
+    s.seed_release("seed", true);
     let before = versions(&s);
     let history_before = s.helm(&["history", "seed", "-o", "json"]).ok().stdout;
 

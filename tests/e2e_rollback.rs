@@ -22,14 +22,8 @@ for_both_helms!(
 /// an invalid Deployment; revision 3 is deployed without the Service.
 fn seed(bed: support::Bed, helm: HelmMajor, name: &str) -> (Scenario, String) {
     let scenario = Scenario::new(bed, helm, name);
-    let chart = scenario.chart("seed");
     let release = "seed".to_string();
-    scenario.helm(&["install", &release, &chart]).ok();
-    let bad = scenario.helm(&["upgrade", &release, &chart, "--set", "cmRef=Bad_Name"]);
-    assert_ne!(bad.code, 0, "the bad upgrade must fail:\n{bad}");
-    scenario
-        .helm(&["upgrade", &release, &chart, "--set", "withService=false"])
-        .ok();
+    scenario.seed_release(&release, true);
     assert_eq!(scenario.uid("service/seed-standby"), None);
     (scenario, release)
 }
@@ -265,10 +259,7 @@ fn a_large_release_is_read_one_list_per_kind(helm: HelmMajor) {
 fn helm_is_asked_its_version_once_per_binary(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "versioncache");
-    let chart = s.chart("seed");
-    s.helm(&["install", "vc", &chart]).ok();
-    s.helm(&["upgrade", "vc", &chart, "--set", "withService=false"])
-        .ok();
+    s.seed_release("vc", false);
     let binary = s
         .helm_bin()
         .file_name()

@@ -207,10 +207,7 @@ fn secret_data_never_reaches_output_or_journal(helm: HelmMajor) {
 fn bad_input_is_one_line_and_changes_nothing(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "badinput");
-    let chart = s.chart("seed");
-    s.helm(&["install", "seed", &chart]).ok();
-    s.helm(&["upgrade", "seed", &chart, "--set", "withService=false"])
-        .ok();
+    s.seed_release("seed", false);
     let history = || s.helm(&["history", "seed", "-o", "json"]).ok().stdout;
     let before = history();
     let not_executable = s.home.path().join("not-executable");

@@ -34,19 +34,10 @@ fn record(s: &Scenario, name: &str, run: &Run) {
 
 use helm_safe_rollback::classify::texts_of as of;
 
-fn seed_with_failed_revision(s: &Scenario) -> String {
-    let chart = s.chart("seed");
-    s.helm(&["install", "seed", &chart]).ok();
-    let _ = s.helm(&["upgrade", "seed", &chart, "--set", "cmRef=Bad_Name"]);
-    s.helm(&["upgrade", "seed", &chart, "--set", "withService=false"])
-        .ok();
-    chart
-}
-
 fn debug_output_keeps_the_cause_primary_and_hides_stack_frames(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "debug");
-    seed_with_failed_revision(&s);
+    s.seed_release("seed", true);
     let run = s.helm(&["rollback", "seed", "2", "--cleanup-on-fail", "--debug"]);
     assert_eq!(run.code, 1, "{run}");
     record(&s, "rollback-debug", &run);

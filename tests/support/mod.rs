@@ -428,6 +428,22 @@ impl Scenario {
         chart
     }
 
+    /// Release `release` of the seed chart (tests/fixtures/real-helm/seed) with two good
+    /// revisions, the first with the `<release>-standby` Service and the newest without it; with
+    /// `failed_between`, steps 1–3 of seed/steps.sh: a failed upgrade (an invalid Deployment,
+    /// and the Service) comes between them. Returns the chart's path.
+    pub fn seed_release(&self, release: &str, failed_between: bool) -> String {
+        let chart = self.chart("seed");
+        self.helm(&["install", release, &chart]).ok();
+        if failed_between {
+            let bad = self.helm(&["upgrade", release, &chart, "--set", "cmRef=Bad_Name"]);
+            assert_ne!(bad.code, 0, "the bad upgrade must fail:\n{bad}");
+        }
+        self.helm(&["upgrade", release, &chart, "--set", "withService=false"])
+            .ok();
+        chart
+    }
+
     /// Copies a chart from tests/fixtures/real-helm into this scenario's home.
     pub fn chart(&self, scenario: &str) -> String {
         let from = Path::new(env!("CARGO_MANIFEST_DIR"))
