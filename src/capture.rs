@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::helm::{self, Helm};
 use crate::kubectl::{DryRun, Kubectl};
-use crate::manifest::{self, Document};
+use crate::manifest::{self, objects_of, Document};
 use crate::model::{HelmVersion, LiveObject, ObjectRef, ReleaseId, Revision};
 use crate::preflight;
 
@@ -61,10 +61,6 @@ pub struct Captured {
 }
 
 type Manifest = anyhow::Result<Vec<Document>>;
-
-fn objects_of(documents: &[Document]) -> Vec<ObjectRef> {
-    documents.iter().map(|d| d.object.clone()).collect()
-}
 
 pub fn capture(
     request: &Request,

@@ -9,14 +9,9 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::model::ObjectRef;
 
-/// Every object a manifest declares, in manifest order. Empty documents (helm emits them for
-/// templates that render nothing) are skipped; a document that is not an object is an error,
-/// because a manifest we cannot read is a manifest we cannot reason about.
-pub fn parse_objects(manifest: &[u8]) -> Result<Vec<ObjectRef>> {
-    Ok(parse_documents(manifest)?
-        .into_iter()
-        .map(|d| d.object)
-        .collect())
+/// Who the objects are, in manifest order.
+pub fn objects_of(documents: &[Document]) -> Vec<ObjectRef> {
+    documents.iter().map(|d| d.object.clone()).collect()
 }
 
 /// One object of a manifest: who it is, and its full body as JSON (for kubectl).
@@ -35,7 +30,9 @@ impl std::fmt::Debug for Document {
     }
 }
 
-/// Like [`parse_objects`], keeping each object's body.
+/// Every object a manifest declares, in manifest order, with its body. Empty documents (helm
+/// emits them for templates that render nothing) are skipped; a document that is not an object
+/// is an error, because a manifest we cannot read is a manifest we cannot reason about.
 pub fn parse_documents(manifest: &[u8]) -> Result<Vec<Document>> {
     let text = std::str::from_utf8(manifest).map_err(|e| {
         anyhow::anyhow!(
@@ -156,6 +153,10 @@ mod tests {
                 "seed-config",
             );
         format!("---\n# Source: demo/templates/all.yaml\n{rendered}")
+    }
+
+    fn parse_objects(manifest: &[u8]) -> Result<Vec<ObjectRef>> {
+        Ok(objects_of(&parse_documents(manifest)?))
     }
 
     #[test]
