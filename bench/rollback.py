@@ -12,7 +12,9 @@ against `helm-safe-rollback` in alternating A/B pairs on two identical releases:
   refused   the same with default settings: preflight refuses before helm runs
 
 and reports medians, the ratio ours/native, the helm/kubectl processes we start, and our own
-peak RSS. `--quick` is a smoke test for CI (one small size, two pairs) that asserts nothing
+peak RSS. For each size it also times the floor: the helm/kubectl processes the capture
+requires (helm history, two helm get manifest, a kubectl proxy), run alone and at once, and the
+best bare-path ratio that leaves any tool which runs them before the native rollback. `--quick` is a smoke test for CI (one small size, two pairs) that asserts nothing
 about timings. Results go to stdout as a Markdown table.
 """
 
@@ -77,8 +79,10 @@ def required_capture_alone(helm, kubectl, ns, rel, revision, env, work):
     history and the two helm get manifest, with a kubectl proxy starting beside them, until the
     helm reads are done and the proxy has answered one request. No Rust, no parsing, no journal:
     the floor under our time before `helm rollback` starts, on this machine. The children get the
-    Go settings ours get (GOGC=off, GOMEMLIMIT), so the comparison is like for like."""
-    env = dict(env, GOGC="off", GOMEMLIMIT="256MiB")
+    Go settings ours get (GOGC=off, GOMEMLIMIT, unless already set), so the comparison is like for
+    like."""
+    if "GOGC" not in env and "GOMEMLIMIT" not in env:
+        env = dict(env, GOGC="off", GOMEMLIMIT="256MiB")
     sock = os.path.join(work, f"floor-{os.getpid()}.sock")
     if os.path.exists(sock):
         os.unlink(sock)
