@@ -179,7 +179,7 @@ impl<'a> Session<'a> {
             self.report.outcome = Outcome::Planned;
             return Some(self.finish(0));
         }
-        let removes_orphans = invocation.cleanup_on_fail && !invocation.own.no_reconcile;
+        let removes_orphans = invocation.rollback.cleanup_on_fail && !invocation.own.no_reconcile;
         let dry_run = match dry_run.unwrap_or_else(|| Ok(kubectl::DryRun::default())) {
             Ok(dry_run) => {
                 self.expected = Some(dry_run.objects);
@@ -380,7 +380,8 @@ impl<'a> Session<'a> {
             target: &snapshot.target,
             before: &snapshot.live,
             after: &after,
-            cleanup_requested: self.invocation.cleanup_on_fail && !self.invocation.own.no_reconcile,
+            cleanup_requested: self.invocation.rollback.cleanup_on_fail
+                && !self.invocation.own.no_reconcile,
         });
         attempt.actions = apply(&plan, &self.tools.kubectl, snapshot);
         let cleanup_failed = attempt.actions.iter().any(|a| a.result != "deleted");
@@ -482,11 +483,7 @@ fn merge_attempt(report: &mut Report, attempt: Report) {
 
 /// A dry-run rollback changes nothing, so there is nothing to verify.
 fn should_verify(invocation: &Invocation) -> bool {
-    !invocation.own.no_verify
-        && !invocation.rollback_args.iter().any(|a| {
-            a == "--dry-run"
-                || (a.starts_with("--dry-run=") && a != "--dry-run=false" && a != "--dry-run=none")
-        })
+    !invocation.own.no_verify && !invocation.rollback.dry_run
 }
 
 /// Compares the live objects with the preflight's rendition of the target revision (one read of
@@ -512,7 +509,7 @@ fn verify(
 }
 
 fn allowances(invocation: &Invocation) -> anyhow::Result<Allowances> {
-    let pending_max_age = preflight::parse_go_duration(&invocation.own.pending_max_age)
+    let pending_max_age = crate::helm_flags::go_duration(&invocation.own.pending_max_age)
         .map_err(|e| anyhow::anyhow!("--pending-max-age: {e}"))?;
     Ok(Allowances {
         takeover: invocation.own.allow_takeover,
@@ -584,7 +581,7 @@ fn finish_command(invocation: &Invocation, namespace: &str) -> String {
     format!(
         "helm safe-rollback {} --namespace {namespace} --finish{}",
         invocation.release,
-        if invocation.cleanup_on_fail {
+        if invocation.rollback.cleanup_on_fail {
             " --cleanup-on-fail"
         } else {
             ""

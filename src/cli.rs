@@ -12,30 +12,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
 
-/// Helm's global flags that take a value (helm 3.17 and helm 4), as `name` without dashes.
-const HELM_GLOBAL_VALUE_FLAGS: &[&str] = &[
-    "burst-limit",
-    "color",
-    "colour",
-    "content-cache",
-    "kube-apiserver",
-    "kube-as-group",
-    "kube-as-user",
-    "kube-ca-file",
-    "kube-context",
-    "kube-tls-server-name",
-    "kube-token",
-    "kubeconfig",
-    "namespace",
-    "qps",
-    "registry-config",
-    "repository-cache",
-    "repository-config",
-];
-const HELM_GLOBAL_BOOL_FLAGS: &[&str] = &["debug", "kube-insecure-skip-tls-verify"];
-/// `helm rollback`'s own flags that take a separate value. Flags with an optional value in
-/// helm 4 (`--wait`, `--dry-run`, `--server-side`) only take it as `--flag=value`, as in pflag.
-const HELM_ROLLBACK_VALUE_FLAGS: &[&str] = &["description", "history-max", "timeout"];
+use crate::helm_flags::{
+    self, flag_name, RollbackFlags, GLOBAL_BOOL_FLAGS, GLOBAL_VALUE_FLAGS, ROLLBACK_VALUE_FLAGS,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -188,7 +167,8 @@ pub struct Invocation {
     pub helm_global_args: Vec<String>,
     /// `helm rollback` flags as the user wrote them, for the rollback only.
     pub rollback_args: Vec<String>,
-    pub cleanup_on_fail: bool,
+    /// The same flags, read once as helm reads them: what our decisions depend on.
+    pub rollback: RollbackFlags,
 }
 
 pub enum Parsed {
@@ -229,14 +209,14 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
             (&mut own, true)
         } else if let Some((_, takes_value)) = own_flag {
             (&mut own, *takes_value)
-        } else if HELM_GLOBAL_VALUE_FLAGS.contains(&flag.as_str()) || flag == "n" {
+        } else if GLOBAL_VALUE_FLAGS.contains(&flag.as_str()) || flag == "n" {
             (&mut helm_global_args, true)
-        } else if HELM_GLOBAL_BOOL_FLAGS.contains(&flag.as_str()) {
+        } else if GLOBAL_BOOL_FLAGS.contains(&flag.as_str()) {
             (&mut helm_global_args, false)
         } else {
             (
                 &mut rollback_args,
-                HELM_ROLLBACK_VALUE_FLAGS.contains(&flag.as_str()),
+                ROLLBACK_VALUE_FLAGS.contains(&flag.as_str()),
             )
         };
         bucket.push(arg);
@@ -272,10 +252,10 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
         _ => bail!("\"helm safe-rollback\" accepts at most 2 arguments: RELEASE [REVISION]"),
     };
     validate_release_name(&release)?;
-    let kube = kube_settings(&helm_global_args, env);
-    let cleanup_on_fail = rollback_args.iter().any(|a| {
-        a == "--cleanup-on-fail" || a == "--cleanup-on-fail=true" || a == "--cleanup-on-fail=1"
-    });
+    let kube = kube_settings(&helm_global_args, env)?;
+    let rollback = helm_flags::rollback_flags(&rollback_args)?;
+    helm_flags::go_duration(&own.pending_max_age)
+        .map_err(|e| anyhow::anyhow!("--pending-max-age: {e}"))?;
     Ok(Parsed::Run(Box::new(Invocation {
         release,
         revision,
@@ -283,22 +263,8 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
         kube,
         helm_global_args,
         rollback_args,
-        cleanup_on_fail,
+        rollback,
     })))
-}
-
-/// `--name=value` → `name`, `-n` → `n`, `-nfoo` → `n`, `value` → None.
-fn flag_name(arg: &str) -> Option<String> {
-    if let Some(long) = arg.strip_prefix("--") {
-        return Some(long.split('=').next().unwrap_or("").to_string());
-    }
-    let short = arg.strip_prefix('-')?;
-    let first = short.chars().next()?;
-    if first.is_ascii_digit() {
-        // `-1` is a (bad) revision, not a flag.
-        return None;
-    }
-    Some(first.to_string())
 }
 
 fn is_short_with_value(arg: &str) -> bool {
@@ -341,12 +307,15 @@ fn validate_release_name(name: &str) -> Result<()> {
 }
 
 /// Reads helm's global settings the way helm does: flag first, then `HELM_*` environment.
-fn kube_settings(global_args: &[String], env: &dyn Fn(&str) -> Option<String>) -> KubeSettings {
-    let flag = |name: &str| flag_values(global_args, name).pop();
+fn kube_settings(
+    global_args: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<KubeSettings> {
+    let flag = |name: &str| helm_flags::global_values(global_args, name).pop();
     let env_nonempty = |key: &str| env(key).filter(|v| !v.is_empty());
-    let env_true =
-        |key: &str| env(key).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "TRUE" | "True"));
-    let mut groups = flag_values(global_args, "kube-as-group");
+    // helm reads its boolean environment with strconv.ParseBool and ignores what does not parse.
+    let env_true = |key: &str| env(key).and_then(|v| helm_flags::parse_bool(&v)) == Some(true);
+    let mut groups = helm_flags::global_values(global_args, "kube-as-group");
     if groups.is_empty() {
         if let Some(list) = env_nonempty("HELM_KUBEASGROUPS") {
             groups = list
@@ -356,10 +325,10 @@ fn kube_settings(global_args: &[String], env: &dyn Fn(&str) -> Option<String>) -
                 .collect();
         }
     }
-    KubeSettings {
-        namespace: flag("namespace")
-            .or_else(|| flag("n"))
-            .or_else(|| env_nonempty("HELM_NAMESPACE")),
+    let insecure = helm_flags::global_bool(global_args, "kube-insecure-skip-tls-verify")?;
+    let debug = helm_flags::global_bool(global_args, "debug")?;
+    Ok(KubeSettings {
+        namespace: flag("namespace").or_else(|| env_nonempty("HELM_NAMESPACE")),
         kube_context: flag("kube-context").or_else(|| env_nonempty("HELM_KUBECONTEXT")),
         kubeconfig: flag("kubeconfig"),
         kube_apiserver: flag("kube-apiserver").or_else(|| env_nonempty("HELM_KUBEAPISERVER")),
@@ -367,38 +336,12 @@ fn kube_settings(global_args: &[String], env: &dyn Fn(&str) -> Option<String>) -
         kube_as_user: flag("kube-as-user").or_else(|| env_nonempty("HELM_KUBEASUSER")),
         kube_as_groups: groups,
         kube_ca_file: flag("kube-ca-file").or_else(|| env_nonempty("HELM_KUBECAFILE")),
-        kube_insecure_skip_tls_verify: flag("kube-insecure-skip-tls-verify")
-            .map(|v| v != "false")
+        kube_insecure_skip_tls_verify: insecure
             .unwrap_or_else(|| env_true("HELM_KUBEINSECURE_SKIP_TLS_VERIFY")),
         kube_tls_server_name: flag("kube-tls-server-name")
             .or_else(|| env_nonempty("HELM_KUBETLS_SERVER_NAME")),
-        debug: flag("debug")
-            .map(|v| v != "false")
-            .unwrap_or_else(|| env_true("HELM_DEBUG")),
-    }
-}
-
-/// All values given for a flag, in order; a boolean flag without a value yields "true".
-fn flag_values(args: &[String], name: &str) -> Vec<String> {
-    let mut values = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        if flag_name(arg).as_deref() == Some(name) {
-            if let Some((_, v)) = arg.split_once('=') {
-                values.push(v.to_string());
-            } else if is_short_with_value(arg) {
-                values.push(arg[2..].to_string());
-            } else if HELM_GLOBAL_BOOL_FLAGS.contains(&name) {
-                values.push("true".into());
-            } else if let Some(v) = args.get(i + 1) {
-                values.push(v.clone());
-                i += 1;
-            }
-        }
-        i += 1;
-    }
-    values
+        debug: debug.unwrap_or_else(|| env_true("HELM_DEBUG")),
+    })
 }
 
 /// Redacts the values of flags that carry credentials, for the journal and debug output.
@@ -467,7 +410,7 @@ mod tests {
             inv.rollback_args,
             ["--timeout", "5m", "--cleanup-on-fail", "--wait"]
         );
-        assert!(inv.cleanup_on_fail);
+        assert!(inv.rollback.cleanup_on_fail);
         assert_eq!(inv.kube.namespace.as_deref(), Some("team"));
         assert_eq!(inv.kube.kube_context.as_deref(), Some("prod"));
     }

@@ -11,6 +11,7 @@ pub mod classify;
 pub mod cli;
 pub mod exec;
 pub mod helm;
+pub mod helm_flags;
 pub mod journal;
 pub mod kube_api;
 pub mod kubectl;

@@ -250,36 +250,6 @@ pub fn pending(history: &[Revision], now: Timestamp) -> Option<Pending> {
     })
 }
 
-/// Go's duration syntax as helm's `--timeout` takes it: `5m0s`, `90s`, `1h30m`, `500ms`.
-pub fn parse_go_duration(text: &str) -> Result<SignedDuration, String> {
-    let invalid = || format!("invalid duration {text:?} (expected e.g. 5m0s, 90s, 1h)");
-    let mut rest = text.trim();
-    if rest == "0" {
-        return Ok(SignedDuration::ZERO);
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(invalid)?;
-        let value: f64 = rest[..number_end].parse().map_err(|_| invalid())?;
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_end] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return Err(invalid()),
-        };
-        total += value * seconds;
-        rest = &rest[unit_end..];
-    }
-    Ok(SignedDuration::from_secs_f64(total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,15 +275,6 @@ mod tests {
             h.truncate(6);
             assert_eq!(last_successful_revision(&h), Some(3), "{version}");
         }
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("5m0s").unwrap().as_secs(), 300);
-        assert_eq!(parse_go_duration("1h30m").unwrap().as_secs(), 5400);
-        assert_eq!(parse_go_duration("500ms").unwrap().as_millis(), 500);
-        assert!(parse_go_duration("5 minutes").is_err());
-        assert!(parse_go_duration("m").is_err());
     }
 
     fn pending_history(status: &str, updated: &str) -> Vec<Revision> {

@@ -9,6 +9,7 @@ use crate::app::{
 };
 use crate::capture::CaptureError;
 use crate::cli::Invocation;
+use crate::helm_flags;
 use crate::journal::{self, Attempt, Journal, Record, RollbackRecord, State};
 use crate::reconcile::{self, Decision};
 use crate::report::Outcome;
@@ -86,11 +87,10 @@ pub fn finish_interrupted(
                     )
                 }
             };
-            let cleanup = (invocation.cleanup_on_fail
-                || earlier
-                    .helm_args
-                    .iter()
-                    .any(|a| a.starts_with("--cleanup-on-fail")))
+            // The interrupted run's own flags, read as they were read when it started.
+            let cleanup_asked_then = helm_flags::rollback_flags(&earlier.helm_args)
+                .is_ok_and(|flags| flags.cleanup_on_fail);
+            let cleanup = (invocation.rollback.cleanup_on_fail || cleanup_asked_then)
                 && !invocation.own.no_reconcile;
             let plan = reconcile::plan(&reconcile::Inputs {
                 release: &snapshot.release,
