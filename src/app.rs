@@ -577,16 +577,48 @@ pub(crate) fn busy(invocation: &Invocation, lock: &Path) -> i32 {
     EXIT_BUSY
 }
 
+/// The command that completes this run from its journal: the same release, namespace, cluster
+/// (context and kubeconfig, never a credential) and journal directory.
 fn finish_command(invocation: &Invocation, namespace: &str) -> String {
-    format!(
-        "helm safe-rollback {} --namespace {namespace} --finish{}",
-        invocation.release,
-        if invocation.rollback.cleanup_on_fail {
-            " --cleanup-on-fail"
-        } else {
-            ""
+    let mut words = vec![
+        "helm safe-rollback".to_string(),
+        invocation.release.clone(),
+        "--namespace".into(),
+        namespace.into(),
+    ];
+    let kube = &invocation.kube;
+    for (flag, value) in [
+        ("--kube-context", &kube.kube_context),
+        ("--kubeconfig", &kube.kubeconfig),
+    ] {
+        if let Some(value) = value {
+            words.extend([flag.to_string(), shell_word(value)]);
         }
-    )
+    }
+    if let Some(dir) = &invocation.own.journal_dir {
+        words.extend([
+            "--journal-dir".into(),
+            shell_word(&dir.display().to_string()),
+        ]);
+    }
+    words.push("--finish".into());
+    if invocation.rollback.cleanup_on_fail {
+        words.push("--cleanup-on-fail".into());
+    }
+    words.join(" ")
+}
+
+/// A value as one shell word: as is when it is plainly safe, else single-quoted.
+pub(crate) fn shell_word(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
 }
 
 fn open_journal(

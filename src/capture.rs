@@ -11,12 +11,15 @@ use serde::{Deserialize, Serialize};
 use crate::helm::{self, Helm};
 use crate::kubectl::{DryRun, Kubectl};
 use crate::manifest::{self, objects_of, Document};
-use crate::model::{HelmVersion, LiveObject, ObjectRef, ReleaseId, Revision};
+use crate::model::{Cluster, HelmVersion, LiveObject, ObjectRef, ReleaseId, Revision};
 use crate::preflight;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Snapshot {
     pub release: ReleaseId,
+    /// The cluster the run talked to (journals before it was recorded have none).
+    #[serde(default)]
+    pub cluster: Cluster,
     pub helm: HelmVersion,
     pub history: Vec<Revision>,
     pub from_revision: u64,
@@ -106,11 +109,20 @@ pub fn capture(
                 Some(kubectl.dry_run(&documents?, &namespace))
             })
         });
+        let mut cluster_thread = Some(scope.spawn(|| kubectl.cluster_target()));
+        let mut cluster = None;
         let namespace = match request.namespace {
             Some(ns) => Ok(ns.to_string()),
-            None => kubectl
-                .context_namespace()
-                .map(|ns| ns.unwrap_or_else(|| "default".to_string())),
+            None => {
+                let thread = cluster_thread.take().expect("spawned");
+                thread
+                    .join()
+                    .expect("kubectl config thread")
+                    .map(|(known, ns)| {
+                        cluster = Some(known);
+                        ns.unwrap_or_else(|| "default".into())
+                    })
+            }
         };
         if let Ok(namespace) = &namespace {
             let _ = namespace_sender.send(namespace.clone());
@@ -120,6 +132,16 @@ pub fn capture(
         let history = history.join().expect("helm history thread");
         let history = history.map_err(fail("helm history", Some(&version)))?;
         let namespace = namespace.map_err(fail("namespace", Some(&version)))?;
+        // Knowing the cluster is for --finish's check, never a reason to stop a rollback.
+        let cluster = match cluster_thread {
+            Some(thread) => thread
+                .join()
+                .expect("kubectl config thread")
+                .ok()
+                .map(|c| c.0),
+            None => cluster,
+        }
+        .unwrap_or_default();
         let (from_revision, to_revision) = helm::resolve_revisions(&history, request.revision)
             .map_err(fail("revision", Some(&version)))?;
         let current = current.join().expect("manifest thread");
@@ -167,6 +189,7 @@ pub fn capture(
                     name: request.release.to_string(),
                     namespace,
                 },
+                cluster,
                 helm: version,
                 history,
                 from_revision,

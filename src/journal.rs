@@ -314,6 +314,7 @@ mod tests {
                 name: "rel".into(),
                 namespace: "ns".into(),
             },
+            cluster: crate::model::Cluster::default(),
             helm: HelmVersion {
                 version: "v3.17.3".into(),
                 major: 3,

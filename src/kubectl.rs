@@ -18,8 +18,8 @@ use crate::exec::{self, Output};
 use crate::kube_api::{Method, Proxy, Request, Response};
 use crate::manifest::Document;
 use crate::model::{
-    LiveObject, ObjectRef, ReleaseOwner, RELEASE_NAMESPACE_ANNOTATION, RELEASE_NAME_ANNOTATION,
-    RESOURCE_POLICY_ANNOTATION,
+    Cluster, LiveObject, ObjectRef, ReleaseOwner, RELEASE_NAMESPACE_ANNOTATION,
+    RELEASE_NAME_ANNOTATION, RESOURCE_POLICY_ANNOTATION,
 };
 
 /// What a server-side dry run said: the objects it rejected (the server's messages) and the
@@ -72,19 +72,21 @@ impl Kubectl {
         Ok(output)
     }
 
-    /// The namespace of the current kubeconfig context, as helm would default to it.
-    pub fn context_namespace(&self) -> Result<Option<String>> {
+    /// The cluster and default namespace of the kubeconfig context in use, as helm would pick
+    /// them, from kubectl's own reading of the kubeconfig (merged KUBECONFIG files, `--context`,
+    /// `--kubeconfig`, `--server`). Only names and the server URL are read; kubectl redacts
+    /// credentials from `config view` in any case.
+    pub fn cluster_target(&self) -> Result<(Cluster, Option<String>)> {
         let output = self.call(
             "config view",
             vec![
                 "config".into(),
                 "view".into(),
                 "--minify".into(),
-                "--output=jsonpath={.contexts[0].context.namespace}".into(),
+                "--output=json".into(),
             ],
         )?;
-        let ns = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        Ok((!ns.is_empty()).then_some(ns))
+        Ok(parse_config_view(&output.stdout, &self.connection_args))
     }
 
     /// Starts `kubectl proxy` now, from the calling thread (the main one: see
@@ -363,6 +365,23 @@ impl Kubectl {
         self.call("delete", args)?;
         Ok(())
     }
+}
+
+/// The context, server and namespace from `kubectl config view --minify -o json`. `--server`
+/// among our connection flags wins, as it does for kubectl. A kubeconfig kubectl cannot minify
+/// (none at all, in a pod) yields nothing known.
+fn parse_config_view(stdout: &[u8], connection_args: &[String]) -> (Cluster, Option<String>) {
+    let view: serde_json::Value = serde_json::from_slice(stdout).unwrap_or_default();
+    let text =
+        |value: &serde_json::Value| value.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let flag_server = connection_args
+        .iter()
+        .find_map(|a| a.strip_prefix("--server=").map(str::to_string));
+    let cluster = Cluster {
+        server: flag_server.or_else(|| text(&view["clusters"][0]["cluster"]["server"])),
+        context: text(&view["current-context"]),
+    };
+    (cluster, text(&view["contexts"][0]["context"]["namespace"]))
 }
 
 /// Groups items by namespace and runs `call` once per namespace, concurrently: a release is
@@ -646,6 +665,20 @@ fn flatten(document: KubeDocument, out: &mut Vec<LiveObject>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Real `kubectl config view --minify -o json --context=prod` of a two-context kubeconfig.
+    #[test]
+    fn the_cluster_is_read_from_kubectls_view_of_the_kubeconfig() {
+        let view = std::fs::read("tests/fixtures/api/config-view-minify.json").unwrap();
+        let (cluster, namespace) = parse_config_view(&view, &[]);
+        assert_eq!(cluster.server.as_deref(), Some("https://prod.example:6443"));
+        assert_eq!(cluster.context.as_deref(), Some("prod"));
+        assert_eq!(namespace.as_deref(), Some("payments"));
+        let flags = ["--server=https://other:6443".to_string()];
+        let (cluster, _) = parse_config_view(&view, &flags);
+        assert_eq!(cluster.server.as_deref(), Some("https://other:6443"));
+        assert_eq!(parse_config_view(b"", &[]).0, Cluster::default());
+    }
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/tests/fixtures/api/{name}", env!("CARGO_MANIFEST_DIR"));

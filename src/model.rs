@@ -57,6 +57,37 @@ pub struct ReleaseOwner {
     pub release_namespace: Option<String>,
 }
 
+/// Which cluster a run talked to, as the kubeconfig (or `--kube-apiserver`) names it: what
+/// `--finish` checks before it acts on a journal. Never a credential.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// The API server's URL.
+    pub server: Option<String>,
+    /// The kubeconfig context's name.
+    pub context: Option<String>,
+}
+
+impl Cluster {
+    /// Whether `other` is known to be another cluster. Servers decide when both are known
+    /// (one cluster can have different context names on two machines); unknown is not a
+    /// difference.
+    pub fn differs_from(&self, other: &Cluster) -> bool {
+        match (&self.server, &other.server) {
+            (Some(a), Some(b)) => a.trim_end_matches('/') != b.trim_end_matches('/'),
+            _ => matches!((&self.context, &other.context), (Some(a), Some(b)) if a != b),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match (&self.server, &self.context) {
+            (Some(server), Some(context)) => format!("{server} (context {context})"),
+            (Some(server), None) => server.clone(),
+            (None, Some(context)) => format!("context {context}"),
+            (None, None) => "an unknown cluster".into(),
+        }
+    }
+}
+
 /// The release this run is about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseId {

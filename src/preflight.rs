@@ -348,6 +348,7 @@ mod tests {
                 name: "more".into(),
                 namespace: "default".into(),
             },
+            cluster: crate::model::Cluster::default(),
             helm: HelmVersion {
                 version: "v4.3.1".into(),
                 major: 4,

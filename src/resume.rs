@@ -26,13 +26,16 @@ pub fn finish_interrupted(
         error,
         helm: None,
     };
-    let namespace = match &invocation.kube.namespace {
-        Some(ns) => ns.clone(),
-        None => match tools.kubectl.context_namespace() {
-            Ok(ns) => ns.unwrap_or_else(|| "default".into()),
-            Err(e) => return not_attempted(invocation, failure("namespace", e), started),
-        },
+    let (cluster, context_namespace) = match tools.kubectl.cluster_target() {
+        Ok(target) => target,
+        Err(e) => return not_attempted(invocation, failure("namespace", e), started),
     };
+    let namespace = invocation
+        .kube
+        .namespace
+        .clone()
+        .or(context_namespace)
+        .unwrap_or_else(|| "default".into());
     let (dir, _lock) = match lock(invocation, env, &namespace) {
         Ok(Locked::Held(dir, lock)) => (dir, lock),
         Ok(Locked::Busy(path)) => return busy(invocation, &path),
@@ -54,6 +57,20 @@ pub fn finish_interrupted(
         emit(invocation, &report);
         return 0;
     };
+    // A journal is only evidence about the cluster it was written against.
+    if let Some(other) = interrupted
+        .iter()
+        .find(|earlier| earlier.snapshot.cluster.differs_from(&cluster))
+    {
+        let error = anyhow::anyhow!(
+            "the interrupted run's journal {} was written against {}, but this run targets {}; \
+             run --finish with that cluster's --kube-context/--kubeconfig",
+            other.path.display(),
+            other.snapshot.cluster.describe(),
+            cluster.describe()
+        );
+        return not_attempted(invocation, failure("checking the cluster", error), started);
+    }
     let history = match tools.helm.history(&invocation.release) {
         Ok(history) => history,
         Err(error) => return not_attempted(invocation, failure("helm history", error), started),
