@@ -55,6 +55,9 @@ impl Tools {
 pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i32 {
     let started = Instant::now();
     exec::trace_children(invocation.kube.debug);
+    if let Err(error) = exec::handle_signals() {
+        eprintln!("Warning: cannot handle signals ({error:#}); ^C will stop this run at once");
+    }
     let tools = Tools::new(invocation, env);
     let allowances = match allowances(invocation) {
         Ok(allowances) => allowances,
@@ -88,9 +91,9 @@ struct Session<'a> {
     journal: Journal,
     record: Record,
     report: Report,
-    /// The target revision as the preflight dry run rendered it: what verification compares
-    /// the live objects with after helm reports success.
-    expected: Option<Vec<serde_json::Value>>,
+    /// The revisions our newest completed run created, and its journal (see preflight's
+    /// pending check).
+    left_by_us: Option<(std::ops::RangeInclusive<u64>, String)>,
     _lock: journal::ReleaseLock,
 }
 
@@ -109,14 +112,11 @@ impl<'a> Session<'a> {
             release: &invocation.release,
             namespace: invocation.kube.namespace.as_deref(),
             revision: invocation.revision,
+            server_side: invocation.rollback.server_side.as_deref(),
+            with_dry_run: !invocation.own.no_preflight,
         };
-        let captured = capture::capture(
-            &request,
-            &tools.helm,
-            &tools.kubectl,
-            !invocation.own.no_preflight,
-        )
-        .map_err(|failure| not_attempted(invocation, failure, started))?;
+        let captured = capture::capture(&request, &tools.helm, &tools.kubectl)
+            .map_err(|failure| not_attempted(invocation, failure, started))?;
         let snapshot = captured.snapshot;
         let journaling = Instant::now();
         let journal_failure = |error| CaptureError {
@@ -132,6 +132,9 @@ impl<'a> Session<'a> {
         let interrupted =
             journal::unfinished(&dir, &snapshot.release.namespace, &snapshot.release.name)
                 .unwrap_or_default();
+        let left_by_us =
+            journal::newest_completed(&dir, &snapshot.release.namespace, &snapshot.release.name)
+                .map(|run| (run.created_revisions(), run.path.display().to_string()));
         let (journal, record) = open_journal(invocation, &snapshot, &dir)
             .map_err(|error| not_attempted(invocation, journal_failure(error), started))?;
         exec::trace_step("locking and journaling the pre-state", journaling);
@@ -162,7 +165,7 @@ impl<'a> Session<'a> {
             journal,
             record,
             report,
-            expected: None,
+            left_by_us,
             _lock: lock,
         };
         Ok((session, captured.dry_run))
@@ -180,25 +183,13 @@ impl<'a> Session<'a> {
             return Some(self.finish(0));
         }
         let removes_orphans = invocation.rollback.cleanup_on_fail && !invocation.own.no_reconcile;
-        let dry_run = match dry_run.unwrap_or_else(|| Ok(kubectl::DryRun::default())) {
-            Ok(dry_run) => {
-                self.expected = Some(dry_run.objects);
-                Ok(dry_run.rejections)
-            }
-            Err(error) => Err(error),
-        };
         let deciding = Instant::now();
-        let findings = match preflight_findings(&self.snapshot, dry_run, removes_orphans) {
-            Ok(findings) => findings,
-            Err(error) => {
-                let failure = CaptureError {
-                    step: "preflight",
-                    error,
-                    helm: Some(self.snapshot.helm.clone()),
-                };
-                return Some(not_attempted(invocation, failure, self.started));
-            }
-        };
+        let findings = preflight_findings(
+            &self.snapshot,
+            dry_run,
+            removes_orphans,
+            self.left_by_us.clone(),
+        );
         self.record.preflight = Some(findings.clone());
         self.report.orphans = findings
             .orphans
@@ -210,6 +201,13 @@ impl<'a> Session<'a> {
         if let Some(refusal) = &refusal {
             self.report.refusal_reasons = refusal.reasons.clone();
         }
+        if !allowances.strict {
+            for reason in &findings.unchecked {
+                self.report
+                    .warnings
+                    .push(format!("a preflight check could not run: {reason}"));
+            }
+        }
         if invocation.own.plan {
             self.report.plan = Some(preflight::forecast(&self.snapshot, &findings));
             self.report.outcome = Outcome::Planned;
@@ -220,10 +218,18 @@ impl<'a> Session<'a> {
             return Some(self.finish(EXIT_REFUSED));
         }
         if let Some(pending) = &findings.pending {
-            self.report.warnings.push(format!(
-                "revision {} was {} since {} ({}s ago): treated as abandoned, this rollback supersedes it",
-                pending.revision, pending.status, pending.updated, pending.age_seconds
-            ));
+            self.report.warnings.push(match &pending.left_by {
+                Some(journal) => format!(
+                    "revision {} is {}, left by an earlier helm safe-rollback whose helm has exited \
+                     (journal {journal}): nobody is working on it, this rollback supersedes it",
+                    pending.revision, pending.status
+                ),
+                None => format!(
+                    "revision {} was {} since {} ({}s ago): treated as abandoned, this rollback \
+                     supersedes it",
+                    pending.revision, pending.status, pending.updated, pending.age_seconds
+                ),
+            });
         }
         if removes_orphans && !findings.orphans.is_empty() {
             return self.remove_orphans(&findings.orphans);
@@ -266,6 +272,9 @@ impl<'a> Session<'a> {
         let mut number = 0;
         loop {
             number += 1;
+            if let Some(signal) = exec::interrupted() {
+                return self.stop_before_helm(signal);
+            }
             let (output, mut attempt_report) = match self.attempt(number) {
                 Ok(attempt) => attempt,
                 Err(exit_code) => return exit_code,
@@ -307,6 +316,20 @@ impl<'a> Session<'a> {
             self.write_journal();
             std::thread::sleep(delay);
         }
+    }
+
+    /// A signal arrived before (another) helm run: stop without running it.
+    fn stop_before_helm(&mut self, signal: i32) -> i32 {
+        self.report.outcome = Outcome::Failed;
+        self.report.primary_errors.push(format!(
+            "interrupted by signal {signal} before helm rollback ran{}",
+            if self.report.attempts == 0 {
+                ": helm changed nothing"
+            } else {
+                " again"
+            }
+        ));
+        self.finish(128 + signal)
     }
 
     /// Runs helm once and classifies what it printed; the attempt goes into the journal record.
@@ -407,23 +430,38 @@ impl<'a> Session<'a> {
     /// helm says it succeeded: check the live objects match the target revision.
     fn verify_success(&mut self) -> i32 {
         self.report.outcome = Outcome::Succeeded;
+        if !should_verify(self.invocation) {
+            self.report.verified = Some(false);
+            self.report.verify_error = Some(if self.invocation.rollback.dry_run {
+                "helm ran a dry run: nothing changed to verify".into()
+            } else {
+                "verification is off (--no-verify)".into()
+            });
+            return self.finish(0);
+        }
+        let verifying = Instant::now();
+        let verdict = verify_live(&self.snapshot, &self.tools.kubectl);
+        exec::trace_step("verifying the live objects", verifying);
         let mut exit_code = 0;
-        if should_verify(self.invocation) {
-            match verify(
-                &self.snapshot,
-                self.expected.as_deref(),
-                &self.tools.kubectl,
-            ) {
-                Ok(drifted) if drifted.is_empty() => {}
-                Ok(drifted) => {
+        match verdict {
+            Ok((drifted, unchecked)) => {
+                self.report.verified = Some(unchecked.is_empty());
+                if !unchecked.is_empty() {
+                    self.report.verify_error = Some(format!(
+                        "the API server gave no verdict on {}",
+                        unchecked.join("; ")
+                    ));
+                }
+                if !drifted.is_empty() {
                     self.report.drifted = drifted;
                     self.report.outcome = Outcome::Drifted;
                     exit_code = EXIT_DRIFTED;
                 }
-                Err(error) => self
-                    .report
-                    .warnings
-                    .push(format!("could not verify the live objects: {error:#}")),
+            }
+            Err(error) => {
+                self.report.verified = Some(false);
+                self.report.verify_error =
+                    Some(format!("could not verify the live objects: {error:#}"));
             }
         }
         self.finish(exit_code)
@@ -486,53 +524,72 @@ fn should_verify(invocation: &Invocation) -> bool {
     !invocation.own.no_verify && !invocation.rollback.dry_run
 }
 
-/// Compares the live objects with the preflight's rendition of the target revision (one read of
-/// the live objects); without that rendition, asks the API server object by object
-/// (`kubectl diff`).
-fn verify(
+/// Compares the live objects with what writing the target revision onto them would produce
+/// (a dry run of helm's own write, after the rollback): the drifted objects, and the objects
+/// the server gave no verdict on.
+fn verify_live(
     snapshot: &Snapshot,
-    expected: Option<&[serde_json::Value]>,
     kubectl: &Kubectl,
-) -> anyhow::Result<Vec<String>> {
-    let documents = &snapshot.target_documents;
+) -> anyhow::Result<(Vec<verify::Drift>, Vec<String>)> {
     let namespace = &snapshot.release.namespace;
-    if let Some(expected) = expected {
-        let live = kubectl.objects(&snapshot.target, namespace)?;
-        let comparing = Instant::now();
-        let drifted = verify::drifted(documents, expected, &live, namespace);
-        exec::trace_step("comparing live objects with the rendition", comparing);
-        if let Some(drifted) = drifted {
-            return Ok(drifted);
-        }
-    }
-    kubectl.drifted(documents, namespace)
+    let rendition = kubectl.dry_run(
+        &snapshot.target_documents,
+        &snapshot.current_documents,
+        namespace,
+        snapshot.write_method,
+    )?;
+    let live = kubectl.objects(&snapshot.target, namespace)?;
+    let drifted = verify::drifted(&verify::Inputs {
+        targets: &snapshot.target_documents,
+        originals: &snapshot.current_documents,
+        rendered: &rendition.objects,
+        rejected: &rendition.rejections,
+        live: &live,
+        release_namespace: namespace,
+    });
+    Ok((drifted, rendition.unchecked))
 }
 
 fn allowances(invocation: &Invocation) -> anyhow::Result<Allowances> {
     let pending_max_age = crate::helm_flags::go_duration(&invocation.own.pending_max_age)
         .map_err(|e| anyhow::anyhow!("--pending-max-age: {e}"))?;
     Ok(Allowances {
+        strict: invocation.own.strict,
         takeover: invocation.own.allow_takeover,
         young_pending: invocation.own.allow_pending,
         pending_max_age,
     })
 }
 
+/// What preflight found. A dry run that could not be made at all is one check that did not run:
+/// a warning, never a reason to stop what native helm would do.
 fn preflight_findings(
     snapshot: &Snapshot,
-    dry_run: anyhow::Result<Vec<String>>,
+    dry_run: DryRun,
     removes_orphans: bool,
-) -> anyhow::Result<Findings> {
-    let invalid = dry_run?;
+    left_by_us: Option<(std::ops::RangeInclusive<u64>, String)>,
+) -> Findings {
+    let (invalid, unchecked) = match dry_run {
+        None => (Vec::new(), Vec::new()),
+        Some(Ok(dry_run)) => (
+            dry_run.rejections.into_iter().map(|(_, m)| m).collect(),
+            dry_run.unchecked,
+        ),
+        Some(Err(error)) => (
+            Vec::new(),
+            vec![format!("the server-side dry run: {error:#}")],
+        ),
+    };
     let orphans = preflight::orphans(snapshot, &snapshot.last_successful);
     let removed: &[LiveObject] = if removes_orphans { &orphans } else { &[] };
-    Ok(Findings {
+    Findings {
         invalid,
+        unchecked,
         foreign: preflight::foreign_objects(snapshot),
         helm3_unlisted: preflight::helm3_unlisted(snapshot, removed),
         orphans,
-        pending: preflight::pending(&snapshot.history, jiff::Timestamp::now()),
-    })
+        pending: preflight::pending(&snapshot.history, jiff::Timestamp::now(), left_by_us),
+    }
 }
 
 pub(crate) enum Locked {
@@ -635,6 +692,8 @@ fn open_journal(
         snapshot.clone(),
     );
     // Written before helm runs: this is the promise that the pre-state survives whatever follows.
+    // From here on a signal no longer kills us: the journal must be completed.
+    exec::survive_signals();
     journal.write(&record)?;
     Ok((journal, record))
 }
@@ -827,6 +886,8 @@ pub(crate) fn empty_report(invocation: &Invocation) -> Report {
         orphans: Vec::new(),
         plan: None,
         drifted: Vec::new(),
+        verified: None,
+        verify_error: None,
         finish_command: None,
         attempts: 0,
         journal: None,

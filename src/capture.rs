@@ -3,11 +3,10 @@
 //! The snapshot is what makes every later decision provable: an object is only ever called
 //! "created by this rollback" because its uid is *not* in here.
 
-use std::sync::mpsc;
-
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::dry_run::{self, WriteMethod};
 use crate::helm::{self, Helm};
 use crate::kubectl::{DryRun, Kubectl};
 use crate::manifest::{self, objects_of, Document};
@@ -21,6 +20,9 @@ pub struct Snapshot {
     #[serde(default)]
     pub cluster: Cluster,
     pub helm: HelmVersion,
+    /// How helm writes objects in this rollback (client-side patches or server-side apply).
+    #[serde(default = "client_side")]
+    pub write_method: WriteMethod,
     pub history: Vec<Revision>,
     pub from_revision: u64,
     pub to_revision: u64,
@@ -38,6 +40,9 @@ pub struct Snapshot {
     /// serialised: they can hold Secret data.
     #[serde(skip)]
     pub target_documents: Vec<Document>,
+    /// The same for the manifest helm rolls back from (its patches are computed against it).
+    #[serde(skip)]
+    pub current_documents: Vec<Document>,
 }
 
 /// Where capture failed; before the rollback nothing has changed, whatever the step.
@@ -53,11 +58,16 @@ pub struct Request<'a> {
     /// Known from flags or HELM_NAMESPACE; otherwise read from the kubeconfig.
     pub namespace: Option<&'a str>,
     pub revision: Option<u64>,
+    /// helm 4's `--server-side`, as given: with the target revision's own method, how helm
+    /// will write objects (see `dry_run`).
+    pub server_side: Option<&'a str>,
+    /// Whether to dry-run the target revision (the preflight's validation).
+    pub with_dry_run: bool,
 }
 
 /// The snapshot, and — when asked for — the API server's verdict on the target revision (a
 /// server-side dry run, see preflight), fetched while the live identities are being read: both
-/// need only the manifests, so asking at once saves a kubectl round trip on every run.
+/// need only the manifests, so asking at once saves a round trip on every run.
 pub struct Captured {
     pub snapshot: Snapshot,
     pub dry_run: Option<anyhow::Result<DryRun>>,
@@ -69,7 +79,6 @@ pub fn capture(
     request: &Request,
     helm: &Helm,
     kubectl: &Kubectl,
-    with_dry_run: bool,
 ) -> std::result::Result<Captured, CaptureError> {
     let fail = |step, helm_version: Option<&HelmVersion>| {
         let helm_version = helm_version.cloned();
@@ -95,20 +104,7 @@ pub fn capture(
         let version = scope.spawn(|| helm.version());
         let history = scope.spawn(|| helm.history(request.release));
         let current = scope.spawn(|| read(None));
-        // When the revision is given, the dry run starts the moment the target manifest and the
-        // namespace are known, while helm is still printing the history. Channels, not shared
-        // cells: if this function returns early, the dropped sender ends the thread's wait.
-        let (namespace_sender, namespace_receiver) = mpsc::channel::<String>();
-        let (target_sender, target_receiver) = mpsc::channel::<Manifest>();
-        let early_target = request.revision.map(|r| {
-            scope.spawn(move || {
-                let target = read(Some(r));
-                let documents = target.as_ref().ok().filter(|_| with_dry_run).cloned();
-                let _ = target_sender.send(target);
-                let namespace = namespace_receiver.recv().ok()?;
-                Some(kubectl.dry_run(&documents?, &namespace))
-            })
-        });
+        let early_target = request.revision.map(|r| scope.spawn(move || read(Some(r))));
         let mut cluster_thread = Some(scope.spawn(|| kubectl.cluster_target()));
         let mut cluster = None;
         let namespace = match request.namespace {
@@ -124,9 +120,6 @@ pub fn capture(
                     })
             }
         };
-        if let Ok(namespace) = &namespace {
-            let _ = namespace_sender.send(namespace.clone());
-        }
         let version = version.join().expect("helm version thread");
         let version = version.map_err(fail("helm version", None))?;
         let history = history.join().expect("helm history thread");
@@ -144,13 +137,15 @@ pub fn capture(
         .unwrap_or_default();
         let (from_revision, to_revision) = helm::resolve_revisions(&history, request.revision)
             .map_err(fail("revision", Some(&version)))?;
-        let current = current.join().expect("manifest thread");
-        let current = objects_of(&current.map_err(fail("helm get manifest", Some(&version)))?);
+        let current_documents = current.join().expect("manifest thread");
+        let current_documents =
+            current_documents.map_err(fail("helm get manifest", Some(&version)))?;
         let target = match early_target {
-            Some(_) => target_receiver.recv().expect("manifest thread"),
+            Some(thread) => thread.join().expect("manifest thread"),
             None => read(Some(to_revision)),
         };
         let target_documents = target.map_err(fail("helm get manifest", Some(&version)))?;
+        let current = objects_of(&current_documents);
         let target = objects_of(&target_documents);
 
         // Stage 2: what needs the manifests, at once.
@@ -160,20 +155,24 @@ pub fn capture(
         let mut involved: Vec<ObjectRef> = current.iter().chain(target.iter()).cloned().collect();
         involved.sort();
         involved.dedup();
-        let (live, late_dry_run, extra) = std::thread::scope(|stage2| {
+        let (live, write_method, dry_run, extra) = std::thread::scope(|stage2| {
             let extra = stage2.spawn(|| extra_revision.map(|r| read(Some(r))).transpose());
-            let late_dry_run = (with_dry_run && early_target.is_none())
-                .then(|| stage2.spawn(|| kubectl.dry_run(&target_documents, &namespace)));
+            let checked = stage2.spawn(|| {
+                let method = write_method(helm, &version, request, to_revision);
+                let dry_run = request.with_dry_run.then(|| {
+                    kubectl.dry_run(&target_documents, &current_documents, &namespace, method)
+                });
+                (method, dry_run)
+            });
+            let live = kubectl.identities(&involved, &namespace);
+            let (method, dry_run) = checked.join().expect("dry-run thread");
             (
-                kubectl.identities(&involved, &namespace),
-                late_dry_run.map(|thread| thread.join().expect("dry-run thread")),
+                live,
+                method,
+                dry_run,
                 extra.join().expect("manifest thread"),
             )
         });
-        let dry_run = match early_target {
-            Some(thread) => thread.join().expect("dry-run thread"),
-            None => late_dry_run,
-        };
         let live = live.map_err(fail("reading the live objects", Some(&version)))?;
         let extra = extra.map_err(fail("helm get manifest", Some(&version)))?;
         let last_successful = match (last_successful_revision, extra) {
@@ -191,6 +190,7 @@ pub fn capture(
                 },
                 cluster,
                 helm: version,
+                write_method,
                 history,
                 from_revision,
                 to_revision,
@@ -201,8 +201,33 @@ pub fn capture(
                 last_successful_revision,
                 last_successful,
                 target_documents,
+                current_documents,
             },
             dry_run,
         })
     })
+}
+
+/// How this helm will write the target revision's objects. helm 4 on `--server-side=auto`
+/// follows the target revision's recorded method, which costs one `helm get metadata`; when
+/// that cannot be read, helm's own default for a release without one (client-side) is assumed.
+fn write_method(
+    helm: &Helm,
+    version: &HelmVersion,
+    request: &Request,
+    to_revision: u64,
+) -> WriteMethod {
+    let asks_release = version.major >= 4 && request.server_side.is_none_or(|s| s == "auto");
+    let recorded = asks_release
+        .then(|| {
+            helm.apply_method(request.release, to_revision)
+                .ok()
+                .flatten()
+        })
+        .flatten();
+    dry_run::write_method(version.major, request.server_side, recorded.as_deref())
+}
+
+fn client_side() -> WriteMethod {
+    WriteMethod::ClientSide
 }

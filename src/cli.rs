@@ -71,6 +71,10 @@ pub struct OwnFlags {
     /// foreign objects, leftovers of earlier attempts, pending releases).
     #[arg(long)]
     pub no_preflight: bool,
+    /// Refuse, instead of warning, when a preflight check could not run (a webhook without
+    /// dry-run support, an API error, missing permissions).
+    #[arg(long)]
+    pub strict: bool,
     /// Let helm adopt target objects that exist but belong to another release or to nobody.
     #[arg(long)]
     pub allow_takeover: bool,

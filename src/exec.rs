@@ -7,8 +7,8 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::Instant;
 
@@ -252,8 +252,9 @@ pub enum Echo {
 /// and captured at the same time.
 ///
 /// SIGINT, SIGTERM and SIGHUP sent to us while it runs are passed on to the child instead of
-/// killing us: helm gets to stop the way it chooses, and we live on to finish the journal and
-/// the reconcile. (A CI runner's SIGTERM reaches only our pid; a terminal's ^C reaches both.)
+/// killing us (see [`handle_signals`]): helm gets to stop the way it chooses, and we live on to
+/// finish the journal and the reconcile. (A CI runner's SIGTERM reaches only our pid; a
+/// terminal's ^C reaches both.)
 pub fn stream(program: &Path, args: &[String], stdout_echo: Echo) -> Result<Output> {
     stream_echoing(program, args, stdout_echo, Echo::Stderr)
 }
@@ -264,11 +265,9 @@ fn stream_echoing(
     stdout_echo: Echo,
     stderr_echo: Echo,
 ) -> Result<Output> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
-    let signal_handle = signals.handle();
     SPAWNED.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
+    let signals_before = received_signals().len();
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -278,26 +277,17 @@ fn stream_echoing(
         .map_err(|e| spawn_error(program, e))?;
     let child_stdout = child.stdout.take().expect("piped stdout");
     let child_stderr = child.stderr.take().expect("piped stderr");
-    let child_pid = child.id() as libc::pid_t;
-    let (stdout, stderr, forwarded) = thread::scope(|scope| {
-        let forwarder = scope.spawn(move || {
-            let mut forwarded = Vec::new();
-            for signal in signals.forever() {
-                // SAFETY: kill(2) on the pid of a child we have not yet reaped (we wait for it
-                // only after the tees end, and stop this loop before that), so it cannot have
-                // been recycled for another process.
-                unsafe { libc::kill(child_pid, signal) };
-                forwarded.push(signal);
-            }
-            forwarded
-        });
+    FOREGROUND_CHILD.store(child.id() as i32, Ordering::SeqCst);
+    let (stdout, stderr) = thread::scope(|scope| {
         let out = scope.spawn(move || tee(child_stdout, stdout_echo));
         let err = scope.spawn(move || tee(child_stderr, stderr_echo));
-        let out = out.join().expect("stdout tee");
-        let err = err.join().expect("stderr tee");
-        signal_handle.close();
-        (out, err, forwarder.join().expect("signal forwarder"))
+        (
+            out.join().expect("stdout tee"),
+            err.join().expect("stderr tee"),
+        )
     });
+    // Cleared before the child is reaped: a signal is never sent to a recycled pid.
+    FOREGROUND_CHILD.store(0, Ordering::SeqCst);
     let status = child.wait()?;
     trace(program, args, started);
     let (code, signal) = status_parts(status);
@@ -307,8 +297,55 @@ fn stream_echoing(
         code,
         signal,
         stderr_dropped: stderr.1,
-        forwarded_signals: forwarded,
+        forwarded_signals: received_signals()[signals_before..].to_vec(),
     })
+}
+
+/// The pid of the child that gets our SIGINT/SIGTERM/SIGHUP (helm rollback), 0 when none.
+static FOREGROUND_CHILD: AtomicI32 = AtomicI32::new(0);
+/// Until the pre-state is journaled, a signal ends us at once: nothing has changed yet.
+static DIE_ON_SIGNAL: AtomicBool = AtomicBool::new(true);
+static RECEIVED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Takes SIGINT, SIGTERM and SIGHUP for the whole process, once: before anything is journaled
+/// they end the run (exit 128+N); from then on they are remembered, passed on to the
+/// foreground child (helm) while one runs, and the pipeline decides what to stop (see
+/// [`interrupted`]). A handler per child, as before, was never removed: after the first helm
+/// run, ^C did nothing at all.
+pub fn handle_signals() -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if DIE_ON_SIGNAL.load(Ordering::SeqCst) {
+                    std::process::exit(128 + signal);
+                }
+                RECEIVED.lock().expect("signals lock").push(signal);
+                let child = FOREGROUND_CHILD.load(Ordering::SeqCst);
+                if child > 0 {
+                    // SAFETY: kill(2) on a child that is not yet reaped (see stream_echoing).
+                    unsafe { libc::kill(child, signal) };
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// From now on a signal no longer ends the run: there is a journal to complete.
+pub fn survive_signals() {
+    DIE_ON_SIGNAL.store(false, Ordering::SeqCst);
+}
+
+/// The signals received since [`survive_signals`].
+pub fn received_signals() -> Vec<i32> {
+    RECEIVED.lock().expect("signals lock").clone()
+}
+
+/// The first signal received, if any: the user wants the run to stop as soon as it safely can.
+pub fn interrupted() -> Option<i32> {
+    received_signals().first().copied()
 }
 
 fn tee(mut from: impl Read, echo: Echo) -> (Vec<u8>, usize) {

@@ -81,6 +81,30 @@ impl Helm {
         Ok(output.stdout)
     }
 
+    /// How a revision was applied (`ssa` / `csa`), as helm 4 records it; `None` when the
+    /// release predates the record.
+    pub fn apply_method(&self, release: &str, revision: u64) -> Result<Option<String>> {
+        let revision = revision.to_string();
+        let output = self.call(
+            "get metadata",
+            &[
+                "get",
+                "metadata",
+                release,
+                "--revision",
+                &revision,
+                "--output",
+                "json",
+            ],
+        )?;
+        let metadata: serde_json::Value =
+            serde_json::from_slice(&output.stdout).context("helm get metadata printed no JSON")?;
+        Ok(metadata["applyMethod"]
+            .as_str()
+            .filter(|m| !m.is_empty())
+            .map(str::to_string))
+    }
+
     /// The native rollback, streamed live. Its failure is data, not an error: only a helm that
     /// cannot be started is.
     pub fn rollback(

@@ -168,6 +168,61 @@ pub fn unfinished(dir: &Path, namespace: &str, release: &str) -> Result<Vec<Unfi
     Ok(found)
 }
 
+/// What a completed run of ours did to the release's history: the newest revision when it
+/// captured, and how many times its helm rollback ran and exited (each creates one revision).
+#[derive(Debug, serde::Deserialize)]
+pub struct CompletedRun {
+    #[serde(skip)]
+    pub path: PathBuf,
+    pub state: String,
+    pub snapshot: Snapshot,
+    pub attempts: Vec<AttemptSummary>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct AttemptSummary {
+    pub number: u32,
+    pub rollback: ExitSummary,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ExitSummary {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl CompletedRun {
+    /// The revisions this run's helm processes created, all of which have exited.
+    pub fn created_revisions(&self) -> std::ops::RangeInclusive<u64> {
+        let newest = self.snapshot.history.iter().map(|r| r.revision).max();
+        let ran = self
+            .attempts
+            .iter()
+            .filter(|a| a.number > 0)
+            .filter(|a| a.rollback.exit_code.is_some() || a.rollback.signal.is_some())
+            .count() as u64;
+        let first = newest.unwrap_or(0) + 1;
+        first..=first + ran - 1
+    }
+}
+
+/// The newest completed journal of this release, if any (journal names sort by time).
+pub fn newest_completed(dir: &Path, namespace: &str, release: &str) -> Option<CompletedRun> {
+    let folder = release_dir(dir, namespace, release).ok()?;
+    let mut paths: Vec<PathBuf> = fs::read_dir(&folder)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    let path = paths.into_iter().rev().find(|p| head_says_completed(p))?;
+    let bytes = fs::read(&path).ok()?;
+    let mut run: CompletedRun = serde_json::from_slice(&bytes).ok()?;
+    run.path = path;
+    (run.state == "completed").then_some(run)
+}
+
 fn head_says_completed(path: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; 512];
@@ -315,6 +370,7 @@ mod tests {
                 namespace: "ns".into(),
             },
             cluster: crate::model::Cluster::default(),
+            write_method: crate::dry_run::WriteMethod::ClientSide,
             helm: HelmVersion {
                 version: "v3.17.3".into(),
                 major: 3,
@@ -329,6 +385,7 @@ mod tests {
             last_successful_revision: None,
             last_successful: Vec::new(),
             target_documents: Vec::new(),
+            current_documents: Vec::new(),
         };
         let mut record = Record::captured(1, Vec::new(), snapshot);
         record.state = state;

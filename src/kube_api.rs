@@ -34,6 +34,29 @@ pub enum Method {
     Get,
     /// A server-side apply (`application/apply-patch+yaml`); only ever sent with `dryRun=All`.
     Apply,
+    /// A strategic merge patch, as helm's client-side update sends for built-in kinds; only
+    /// ever sent with `dryRun=All`.
+    StrategicMergePatch,
+    /// A JSON merge patch, as helm's client-side update sends for custom resources; only ever
+    /// sent with `dryRun=All`.
+    MergePatch,
+    /// A create; only ever sent with `dryRun=All`.
+    Post,
+}
+
+impl Method {
+    fn http(self) -> (hyper::Method, Option<&'static str>) {
+        match self {
+            Method::Get => (hyper::Method::GET, None),
+            Method::Apply => (hyper::Method::PATCH, Some("application/apply-patch+yaml")),
+            Method::StrategicMergePatch => (
+                hyper::Method::PATCH,
+                Some("application/strategic-merge-patch+json"),
+            ),
+            Method::MergePatch => (hyper::Method::PATCH, Some("application/merge-patch+json")),
+            Method::Post => (hyper::Method::POST, Some("application/json")),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -63,6 +86,16 @@ pub struct Response {
 impl Response {
     pub fn ok(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// The API server's machine-readable reason for a failed request (`Invalid`, `NotFound`),
+    /// when it answered with a `Status`.
+    pub fn reason(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Status {
+            reason: Option<String>,
+        }
+        serde_json::from_slice::<Status>(&self.body).ok()?.reason
     }
 
     /// The API server's own message for a failed request (a `Status` object), or the start of
@@ -105,8 +138,9 @@ impl Proxy {
         let mut args = vec![
             "proxy".to_string(),
             format!("--unix-socket={}", socket.display()),
-            // We only read and dry-run; nothing else may pass, whoever reaches the socket.
-            "--reject-methods=^(POST|PUT|DELETE)$".to_string(),
+            // We read and dry-run (creates too, as POST); replacing and deleting may not pass,
+            // whoever reaches the socket.
+            "--reject-methods=^(PUT|DELETE)$".to_string(),
         ];
         args.extend(connection_args.iter().cloned());
         let process = match exec::spawn_background(kubectl, &args, log_file) {
@@ -205,11 +239,7 @@ impl Proxy {
         let what = format!(
             "{} API request(s) ({} {}…)",
             count,
-            if first.method == Method::Get {
-                "GET"
-            } else {
-                "PATCH"
-            },
+            first.method.http().0,
             first.path.split('?').next().unwrap_or_default()
         );
         exec::trace_step(&what, started);
@@ -275,13 +305,13 @@ async fn send(socket: &Path, sender: &mut Option<Sender>, request: &Request) -> 
             .uri(&request.path)
             .header(hyper::header::HOST, "localhost")
             .header(hyper::header::ACCEPT, "application/json");
-        let http_request = match request.method {
-            Method::Get => builder.method(hyper::Method::GET),
-            Method::Apply => builder
-                .method(hyper::Method::PATCH)
-                .header(hyper::header::CONTENT_TYPE, "application/apply-patch+yaml"),
-        }
-        .body(Full::new(Bytes::from(request.body.clone())))?;
+        let (method, content_type) = request.method.http();
+        let builder = builder.method(method);
+        let builder = match content_type {
+            Some(content_type) => builder.header(hyper::header::CONTENT_TYPE, content_type),
+            None => builder,
+        };
+        let http_request = builder.body(Full::new(Bytes::from(request.body.clone())))?;
         let response = sender.send_request(http_request).await?;
         let status = response.status().as_u16();
         let body = response.into_body().collect().await?.to_bytes().to_vec();

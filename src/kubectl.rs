@@ -14,8 +14,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::dry_run::{self, takes_strategic_merge, Answer, WriteMethod};
 use crate::exec::{self, Output};
-use crate::kube_api::{Method, Proxy, Request, Response};
+use crate::kube_api::{Method, Proxy, Request};
 use crate::manifest::Document;
 use crate::model::{
     Cluster, LiveObject, ObjectRef, ReleaseOwner, RELEASE_NAMESPACE_ANNOTATION,
@@ -26,7 +27,10 @@ use crate::model::{
 /// objects as it would have made them. Never serialised: the objects can hold Secret data.
 #[derive(Debug, Default)]
 pub struct DryRun {
-    pub rejections: Vec<String>,
+    /// The objects the server objects to, with its message.
+    pub rejections: Vec<(ObjectRef, String)>,
+    /// Objects the server gave no verdict on, and why: checks that could not run.
+    pub unchecked: Vec<String>,
     pub objects: Vec<serde_json::Value>,
 }
 
@@ -35,7 +39,6 @@ pub struct DryRun {
 pub const BY_NAME_LIMIT: usize = 8;
 /// Objects per LIST page, as kubectl pages them.
 const PAGE_SIZE: usize = 500;
-const DRY_RUN_FIELD_MANAGER: &str = "helm-safe-rollback-preflight";
 
 pub struct Kubectl {
     pub bin: PathBuf,
@@ -257,101 +260,111 @@ impl Kubectl {
             .cloned()
     }
 
-    /// Asks the API server whether it would accept every object, changing nothing: a
-    /// server-side apply of each with `dryRun=All`, many at once. Returns the server's
-    /// rejections, and the objects as the server would make them (what verification later
-    /// compares against). `Err` when the server could not be asked, which is no verdict.
-    pub fn dry_run(&self, documents: &[Document], release_namespace: &str) -> Result<DryRun> {
+    /// Asks the API server what the rollback would make of every target object, changing
+    /// nothing: each object written the way this helm will write it (see `dry_run`), with
+    /// `dryRun=All`, many at once. `originals` is the manifest helm rolls back from. `Err` only
+    /// when the server could not be asked at all, which is no verdict.
+    pub fn dry_run(
+        &self,
+        targets: &[Document],
+        originals: &[Document],
+        release_namespace: &str,
+        method: WriteMethod,
+    ) -> Result<DryRun> {
         let proxy = self.proxy()?;
-        self.discover(documents.iter().map(|d| d.object.api_version.as_str()))?;
-        let mut dry_run = DryRun::default();
-        let mut requests = Vec::new();
-        for document in documents {
-            let object = &document.object;
+        self.discover(targets.iter().map(|d| d.object.api_version.as_str()))?;
+        let mut result = DryRun::default();
+        let mut pending = Vec::new();
+        for target in targets {
+            let object = &target.object;
             let Some(resource) = self.resource(&object.api_version, &object.kind) else {
-                dry_run.rejections.push(format!(
+                let unserved = format!(
                     "{} \"{}\": no matches for kind \"{}\" in version \"{}\"",
                     object.kind, object.name, object.kind, object.api_version
-                ));
+                );
+                if defines_kind(targets, object) {
+                    result.unchecked.push(format!(
+                        "{unserved} (its CustomResourceDefinition is part of this rollback)"
+                    ));
+                } else {
+                    result.rejections.push((object.clone(), unserved));
+                }
                 continue;
             };
             let namespace = resource
                 .namespaced
-                .then(|| object.namespace_or(release_namespace));
-            let path = format!(
-                "{}/{}?dryRun=All&fieldManager={DRY_RUN_FIELD_MANAGER}&force=true",
-                collection_path(&object.api_version, &resource, namespace)?,
-                segment(&object.name)?
-            );
-            requests.push(Request {
-                method: Method::Apply,
-                path,
-                body: serde_json::to_vec(&document.body).expect("JSON object"),
+                .then(|| object.namespace_or(release_namespace).to_string());
+            let collection = collection_path(&object.api_version, &resource, namespace.as_deref())?;
+            let original = originals.iter().find(|o| {
+                o.object.kind == object.kind
+                    && o.object.group() == object.group()
+                    && o.object.name == object.name
+                    && o.object.namespace_or(release_namespace)
+                        == object.namespace_or(release_namespace)
             });
+            let write = DryRunWrite {
+                target,
+                collection,
+                original: original.map(|o| &o.body),
+            };
+            let step = match method {
+                WriteMethod::ServerSideApply => Method::Apply,
+                WriteMethod::ClientSide if takes_strategic_merge(&object.api_version) => {
+                    Method::StrategicMergePatch
+                }
+                WriteMethod::ClientSide => Method::MergePatch,
+            };
+            pending.push((write.request(step)?, write, step));
         }
-        let paths: Vec<String> = requests.iter().map(|r| r.path.clone()).collect();
-        for (path, response) in paths.iter().zip(proxy.send_all(requests)?) {
-            let response = response?;
-            match verdict(&response) {
-                Verdict::Accepted => dry_run.objects.push(
-                    serde_json::from_slice(&response.body)
-                        .with_context(|| format!("{path} answered something that is not JSON"))?,
-                ),
-                Verdict::Rejected => dry_run.rejections.push(response.message()),
-                Verdict::NoAnswer => bail!(
-                    "the server-side dry run failed: HTTP {}: {}",
+        while !pending.is_empty() {
+            let (requests, writes): (Vec<Request>, Vec<(DryRunWrite, Method)>) =
+                pending.drain(..).map(|(r, w, m)| (r, (w, m))).unzip();
+            for (response, (write, step)) in proxy.send_all(requests)?.into_iter().zip(writes) {
+                let response = response?;
+                let next = match dry_run::answer(
                     response.status,
-                    response.message()
-                ),
+                    response.reason().as_deref(),
+                    &response.message(),
+                    step == Method::Post,
+                ) {
+                    Answer::Accepted => {
+                        result
+                            .objects
+                            .push(serde_json::from_slice(&response.body).with_context(|| {
+                                format!("{} answered something that is not JSON", write.collection)
+                            })?);
+                        None
+                    }
+                    Answer::Rejected(message) => {
+                        result
+                            .rejections
+                            .push((write.target.object.clone(), message));
+                        None
+                    }
+                    Answer::Unchecked(reason) => {
+                        result
+                            .unchecked
+                            .push(format!("{}: {reason}", write.describe()));
+                        None
+                    }
+                    Answer::Absent => Some(Method::Post),
+                    Answer::NoStrategicMerge if step == Method::StrategicMergePatch => {
+                        Some(Method::MergePatch)
+                    }
+                    Answer::NoStrategicMerge => {
+                        result.unchecked.push(format!(
+                            "{}: the server takes no patch of this kind",
+                            write.describe()
+                        ));
+                        None
+                    }
+                };
+                if let Some(step) = next {
+                    pending.push((write.request(step)?, write, step));
+                }
             }
         }
-        Ok(dry_run)
-    }
-
-    /// Objects whose live state differs from the manifest, as the API server computes it: a
-    /// server-side apply dry run of each object compared with the live one (`kubectl diff`).
-    /// Only names come back; the diff itself (which could show Secret data) is discarded.
-    pub fn drifted(&self, documents: &[Document], release_namespace: &str) -> Result<Vec<String>> {
-        let by_namespace = |d: &Document| d.object.namespace_or(release_namespace).to_string();
-        per_namespace(documents, by_namespace, |namespace, documents| {
-            let output = self.with_manifest(
-                &[
-                    "diff",
-                    "--server-side",
-                    "--force-conflicts",
-                    "--field-manager=helm-safe-rollback-verify",
-                ],
-                namespace,
-                documents,
-            )?;
-            // kubectl diff: 0 no differences, 1 differences, anything else failed.
-            match output.code {
-                Some(0) => Ok(Vec::new()),
-                Some(1) => Ok(diffed_objects(&output.stdout, documents, namespace)),
-                _ => bail!("kubectl diff failed: {}", output.error_line()),
-            }
-        })
-    }
-
-    /// Runs kubectl with the documents as one JSON List on stdin: manifests never touch disk.
-    fn with_manifest(
-        &self,
-        verb_and_flags: &[&str],
-        namespace: &str,
-        documents: &[&Document],
-    ) -> Result<Output> {
-        let list = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "List",
-            "items": documents.iter().map(|d| &d.body).collect::<Vec<_>>(),
-        });
-        let mut args: Vec<String> = verb_and_flags.iter().map(|a| a.to_string()).collect();
-        args.push(format!("--namespace={namespace}"));
-        args.push("--filename=-".into());
-        args.extend(self.connection_args.iter().cloned());
-        let input = serde_json::to_vec(&list).expect("JSON list");
-        exec::capture_with_input(&self.bin, &args, Some(&input))
-            .map_err(|e| anyhow!("{e} (install kubectl, or point KUBECTL / --kubectl at it)"))
+        Ok(result)
     }
 
     /// Deletes one object. The caller has just re-read its uid; see `reconcile` for why this
@@ -384,63 +397,65 @@ fn parse_config_view(stdout: &[u8], connection_args: &[String]) -> (Cluster, Opt
     (cluster, text(&view["contexts"][0]["context"]["namespace"]))
 }
 
-/// Groups items by namespace and runs `call` once per namespace, concurrently: a release is
-/// almost always one namespace, so this is almost always one kubectl process.
-fn per_namespace<T, K, R, F>(items: &[T], namespace_of: K, call: F) -> Result<Vec<R>>
-where
-    T: Sync,
-    K: Fn(&T) -> String,
-    R: Send,
-    F: Fn(&str, &[&T]) -> Result<Vec<R>> + Sync,
-{
-    let mut groups: BTreeMap<String, Vec<&T>> = BTreeMap::new();
-    for item in items {
-        groups.entry(namespace_of(item)).or_default().push(item);
-    }
-    std::thread::scope(|scope| {
-        let call = &call;
-        let calls: Vec<_> = groups
-            .iter()
-            .map(|(namespace, group)| scope.spawn(move || call(namespace, group)))
-            .collect();
-        let mut out = Vec::new();
-        for handle in calls {
-            out.extend(handle.join().expect("kubectl thread")?);
-        }
-        Ok(out)
-    })
+/// One target object's dry-run write, in whichever form the server takes it.
+struct DryRunWrite<'d> {
+    target: &'d Document,
+    collection: String,
+    original: Option<&'d serde_json::Value>,
 }
 
-/// `kubectl diff` names each differing object in a header line
-/// `diff -u -N /tmp/LIVE-…/<group.>version.Kind.namespace.name /tmp/MERGED-…/…`.
-fn diffed_objects(stdout: &[u8], documents: &[&Document], namespace: &str) -> Vec<String> {
-    let text = String::from_utf8_lossy(stdout);
-    let mut names = Vec::new();
-    for line in text.lines().filter(|l| l.starts_with("diff ")) {
-        let Some(live_path) = line.split_whitespace().find(|w| w.contains("/LIVE-")) else {
-            continue;
-        };
-        let file = live_path.rsplit('/').next().unwrap_or(live_path);
-        let matched = documents.iter().find(|d| {
-            let o = &d.object;
-            file.ends_with(&format!(
-                ".{}.{}.{}",
-                o.kind,
-                o.namespace_or(namespace),
-                o.name
-            )) || file.ends_with(&format!(".{}.{}", o.kind, o.name))
-        });
-        names.push(match matched {
-            Some(d) => format!(
-                "{}/{}/{}",
-                d.object.kind,
-                d.object.namespace_or(namespace),
-                d.object.name
+impl DryRunWrite<'_> {
+    fn request(&self, method: Method) -> Result<Request> {
+        let name = segment(&self.target.object.name)?;
+        let manager = dry_run::HELM_FIELD_MANAGER;
+        let (path, body) = match method {
+            Method::Post => (
+                format!("{}?dryRun=All&fieldManager={manager}", self.collection),
+                &self.target.body,
             ),
-            None => file.to_string(),
-        });
+            Method::Apply => (
+                format!(
+                    "{}/{name}?dryRun=All&fieldManager={manager}&force=true",
+                    self.collection
+                ),
+                &self.target.body,
+            ),
+            _ => {
+                let patch = dry_run::client_side_patch(&self.target.body, self.original);
+                let path = format!(
+                    "{}/{name}?dryRun=All&fieldManager={manager}",
+                    self.collection
+                );
+                return Ok(Request {
+                    method,
+                    path,
+                    body: serde_json::to_vec(&patch).expect("JSON object"),
+                });
+            }
+        };
+        Ok(Request {
+            method,
+            path,
+            body: serde_json::to_vec(body).expect("JSON object"),
+        })
     }
-    names
+
+    fn describe(&self) -> String {
+        let object = &self.target.object;
+        format!("{} \"{}\"", object.kind, object.name)
+    }
+}
+
+/// Whether the manifest itself defines `object`'s kind (a CRD and its custom resource in one
+/// release): the kind is not served until helm creates the CRD, so the object cannot be
+/// dry-run, which says nothing against it.
+fn defines_kind(documents: &[Document], object: &ObjectRef) -> bool {
+    documents.iter().any(|d| {
+        d.object.kind == "CustomResourceDefinition"
+            && d.body.pointer("/spec/group").and_then(|g| g.as_str()) == Some(object.group())
+            && d.body.pointer("/spec/names/kind").and_then(|k| k.as_str())
+                == Some(object.kind.as_str())
+    })
 }
 
 /// The identity of one object as kubectl printed it.
@@ -586,33 +601,6 @@ fn query(value: &str) -> String {
         .collect()
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Verdict {
-    Accepted,
-    /// The server refused the object itself: what helm would hit.
-    Rejected,
-    /// No verdict on the object (the server is unwell, overloaded, or not reached).
-    NoAnswer,
-}
-
-fn verdict(response: &Response) -> Verdict {
-    match response.status {
-        200..=299 => Verdict::Accepted,
-        408 | 429 => Verdict::NoAnswer,
-        400..=499 if is_status(&response.body) => Verdict::Rejected,
-        _ => Verdict::NoAnswer,
-    }
-}
-
-/// Whether the body is the API server's own `Status` (and not, say, the proxy's plain text).
-fn is_status(body: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct Kind {
-        kind: String,
-    }
-    serde_json::from_slice::<Kind>(body).is_ok_and(|k| k.kind == "Status")
-}
-
 #[derive(Deserialize)]
 struct KubeDocument {
     #[serde(rename = "apiVersion", default)]
@@ -665,6 +653,7 @@ fn flatten(document: KubeDocument, out: &mut Vec<LiveObject>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kube_api::Response;
 
     /// Real `kubectl config view --minify -o json --context=prod` of a two-context kubeconfig.
     #[test]
@@ -750,23 +739,28 @@ mod tests {
     /// The real answer of the bed's API server to a dry run of an invalid Deployment.
     #[test]
     fn a_rejection_is_the_servers_message_and_a_dead_server_is_no_verdict() {
+        let read =
+            |r: &Response| dry_run::answer(r.status, r.reason().as_deref(), &r.message(), false);
         let invalid = Response {
             status: 422,
             body: fixture("dry-run-invalid-deployment.json"),
         };
-        assert_eq!(verdict(&invalid), Verdict::Rejected);
-        assert!(invalid.message().starts_with(
+        assert_eq!(invalid.reason().as_deref(), Some("Invalid"));
+        let Answer::Rejected(message) = read(&invalid) else {
+            panic!("{:?}", read(&invalid))
+        };
+        assert!(message.starts_with(
             "Deployment.apps \"b-d0\" is invalid: spec.template.spec.containers[0].env[1].valueFrom.configMapKeyRef.name: Invalid value: \"Bad_Name\""
         ));
         let overloaded = Response {
             status: 429,
             ..invalid.clone()
         };
-        assert_eq!(verdict(&overloaded), Verdict::NoAnswer);
+        assert!(matches!(read(&overloaded), Answer::Unchecked(_)));
         let proxy_error = Response {
             status: 502,
             body: b"Error while proxying request: connection refused".to_vec(),
         };
-        assert_eq!(verdict(&proxy_error), Verdict::NoAnswer);
+        assert!(matches!(read(&proxy_error), Answer::Unchecked(_)));
     }
 }

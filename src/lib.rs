@@ -9,6 +9,7 @@ pub mod app;
 pub mod capture;
 pub mod classify;
 pub mod cli;
+pub mod dry_run;
 pub mod exec;
 pub mod helm;
 pub mod helm_flags;

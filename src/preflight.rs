@@ -18,12 +18,19 @@ pub struct Pending {
     pub status: String,
     pub updated: String,
     pub age_seconds: i64,
+    /// The journal of our own completed run whose helm created this revision and has exited:
+    /// nobody is working on it, whatever its age.
+    pub left_by: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Findings {
     /// The API server rejected these target objects in a dry run.
     pub invalid: Vec<String>,
+    /// Checks that could not be made, and why: no verdict either way. Warnings, unless the user
+    /// asked for `--strict`.
+    #[serde(default)]
+    pub unchecked: Vec<String>,
     /// Target objects that exist and belong to another release, or to nobody.
     pub foreign: Vec<LiveObject>,
     /// Target objects that exist, are owned by this release, but no successful revision has them:
@@ -40,6 +47,8 @@ pub struct Findings {
 /// What the user allowed beyond the safe default.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Allowances {
+    /// `--strict`: a check that could not run refuses, instead of warning.
+    pub strict: bool,
     pub takeover: bool,
     pub young_pending: bool,
     pub pending_max_age: SignedDuration,
@@ -61,6 +70,11 @@ pub fn verdict(
         reasons.push(format!(
             "the API server rejects the target revision: {message}"
         ));
+    }
+    if allow.strict {
+        for reason in &findings.unchecked {
+            reasons.push(format!("a check could not run (--strict): {reason}"));
+        }
     }
     if !allow.takeover {
         for object in &findings.foreign {
@@ -89,7 +103,10 @@ pub fn verdict(
         }
     }
     if let Some(pending) = &findings.pending {
-        if !allow.young_pending && pending.age_seconds < allow.pending_max_age.as_secs() {
+        let abandoned = pending.left_by.is_some()
+            || allow.young_pending
+            || pending.age_seconds >= allow.pending_max_age.as_secs();
+        if !abandoned {
             reasons.push(format!(
                 "revision {} is {} since {} ({}s ago): another helm operation may still be running \
                  (wait, or pass --allow-pending to roll back anyway; older than {}s it is treated \
@@ -231,7 +248,13 @@ fn succeeded(revision: &Revision) -> bool {
 }
 
 /// The newest revision, when it is pending, with its age.
-pub fn pending(history: &[Revision], now: Timestamp) -> Option<Pending> {
+/// The newest revision when it is pending. `ours` is the range of revisions our newest
+/// completed run created (its helm processes have all exited).
+pub fn pending(
+    history: &[Revision],
+    now: Timestamp,
+    ours: Option<(std::ops::RangeInclusive<u64>, String)>,
+) -> Option<Pending> {
     let newest = history.iter().max_by_key(|r| r.revision)?;
     if !newest.status.starts_with("pending-") {
         return None;
@@ -242,11 +265,15 @@ pub fn pending(history: &[Revision], now: Timestamp) -> Option<Pending> {
         .map(|t| now.duration_since(t).as_secs())
         // An unreadable time is treated as "just now": refusing is the safe side.
         .unwrap_or(0);
+    let left_by = ours
+        .filter(|(created, _)| created.contains(&newest.revision))
+        .map(|(_, journal)| journal);
     Some(Pending {
         revision: newest.revision,
         status: newest.status.clone(),
         updated: newest.updated.clone(),
         age_seconds,
+        left_by,
     })
 }
 
@@ -310,10 +337,20 @@ mod tests {
             ..allow
         };
         assert!(verdict(&findings(young), &override_, "default").is_none());
-        assert!(super::pending(&history("v4.3.1"), now).is_none());
+        assert!(super::pending(&history("v4.3.1"), now, None).is_none());
+
+        // Revision 8, created by our own run that captured at revision 7 and whose helm exited.
+        let ours = |created| Some((created, "journal.json".to_string()));
+        let history = pending_history("pending-rollback", "2026-11-24T16:19:30.5Z");
+        let left_by_us = super::pending(&history, now, ours(8..=8)).unwrap();
+        assert_eq!(left_by_us.left_by.as_deref(), Some("journal.json"));
+        assert!(verdict(&findings(Some(left_by_us)), &allow, "default").is_none());
+        // A revision our run did not create stays someone else's.
+        let not_ours = super::pending(&history, now, ours(6..=7)).unwrap();
+        assert!(verdict(&findings(Some(not_ours)), &allow, "default").is_some());
 
         fn pending(status: &str, updated: &str, now: Timestamp) -> Option<Pending> {
-            super::pending(&pending_history(status, updated), now)
+            super::pending(&pending_history(status, updated), now, None)
         }
     }
 
@@ -349,6 +386,7 @@ mod tests {
                 namespace: "default".into(),
             },
             cluster: crate::model::Cluster::default(),
+            write_method: crate::dry_run::WriteMethod::ClientSide,
             helm: HelmVersion {
                 version: "v4.3.1".into(),
                 major: 4,
@@ -366,6 +404,7 @@ mod tests {
             last_successful_revision: None,
             last_successful: Vec::new(),
             target_documents: Vec::new(),
+            current_documents: Vec::new(),
         }
     }
 

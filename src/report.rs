@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::classify::{Class, Finding};
 use crate::preflight::Forecast;
+use crate::verify::Drift;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -69,8 +70,15 @@ pub struct Report {
     /// What helm would do (`--plan` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Forecast>,
-    /// Objects whose live state differs from the target revision after a "successful" rollback.
-    pub drifted: Vec<String>,
+    /// Objects whose live state differs from the target revision after a "successful"
+    /// rollback, each with the fields that differ (a Secret's values never shown).
+    pub drifted: Vec<Drift>,
+    /// Whether the live objects were checked against the target after helm reported success:
+    /// `null` when there was no success to check, `false` when the check could not be made
+    /// (see `verify_error`) or was turned off.
+    pub verified: Option<bool>,
+    /// Why the live objects could not be checked (`verified: false`).
+    pub verify_error: Option<String>,
     /// Set when the reconcile could not be done (the cluster stopped answering): the command that
     /// finishes it from the journal once the cluster is back.
     pub finish_command: Option<String>,
@@ -140,8 +148,26 @@ pub fn render_text(report: &Report, debug: bool) -> String {
     out.push_str(&status);
     out.push('\n');
 
-    for object in &report.drifted {
-        out.push_str(&format!("  {} {object}\n", "drifted:".red().bold()));
+    if report.verified == Some(false) {
+        if let Some(reason) = &report.verify_error {
+            out.push_str(&format!("  {} {reason}\n", "not verified:".yellow().bold()));
+        }
+    }
+    for drift in &report.drifted {
+        out.push_str(&format!(
+            "  {} {}\n",
+            "drifted:".red().bold(),
+            drift.object()
+        ));
+        if let Some(reason) = &drift.reason {
+            out.push_str(&format!("    {reason}\n"));
+        }
+        for field in &drift.fields {
+            out.push_str(&format!(
+                "    {}: expected {}, live {}\n",
+                field.path, field.expected, field.live
+            ));
+        }
     }
     for reason in &report.refusal_reasons {
         out.push_str(&format!(
@@ -293,6 +319,8 @@ mod tests {
             plan: None,
             attempts: 1,
             drifted: vec![],
+            verified: None,
+            verify_error: None,
             finish_command: None,
             journal: Some("/state/j.json".into()),
             duration_ms: 12,

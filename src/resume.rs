@@ -41,6 +41,8 @@ pub fn finish_interrupted(
         Ok(Locked::Busy(path)) => return busy(invocation, &path),
         Err(error) => return not_attempted(invocation, failure("journal", error), started),
     };
+    // Finishing writes journals: a signal must no longer cut that short.
+    crate::exec::survive_signals();
     let interrupted = match journal::unfinished(&dir, &namespace, &invocation.release) {
         Ok(found) => found,
         Err(error) => return not_attempted(invocation, failure("journal", error), started),

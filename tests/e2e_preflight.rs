@@ -13,6 +13,7 @@ for_both_helms!(
     a_foreign_object_is_refused_and_left_untouched,
     an_orphan_of_an_earlier_attempt_is_removed_with_cleanup_on_fail,
     a_pending_release_is_refused_while_young_and_superseded_when_old,
+    a_pending_revision_left_by_our_own_finished_run_does_not_block_the_next,
     plan_changes_nothing,
     a_kept_object_helm3_cannot_roll_back_over_is_seen_coming,
 );
@@ -181,6 +182,45 @@ fn a_pending_release_is_refused_while_young_and_superseded_when_old(helm: HelmMa
         "{run}"
     );
     assert!(history().contains("\"status\":\"deployed\""));
+}
+
+/// A pre-rollback hook the API server rejects makes helm give up with the new revision left
+/// `pending-rollback`. The journal of that (finished) run accounts for the revision: the next
+/// run, seconds later, must not be refused as if another helm were still at work.
+fn a_pending_revision_left_by_our_own_finished_run_does_not_block_the_next(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "ownpending");
+    // The hook's data key is invalid: creating it fails, so the pre-rollback hook fails.
+    let chart = s.write_chart(
+        "hooked",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n\
+         data: {v: {{ .Values.v | default \"1\" | quote }}}\n\
+         {{- if .Values.badHook }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n\
+         \x20 name: {{ .Release.Name }}-hook\n  annotations: {\"helm.sh/hook\": pre-rollback}\n\
+         data: {\"not a valid key!\": x}\n{{- end }}\n",
+    );
+    s.helm(&["install", "h", &chart, "--set", "badHook=true"])
+        .ok();
+    s.helm(&["upgrade", "h", &chart, "--set", "v=2"]).ok();
+    let run = s.safe_rollback(&["h", "1", "--output", "json"]);
+    assert_ne!(run.code, 0, "the hook must fail the rollback:\n{run}");
+    s.wait_for_status("h", "pending-rollback");
+
+    let run = s.safe_rollback(&["h", "2", "--output", "json"]);
+    assert_eq!(run.code, 0, "{run}");
+    let report = run.json();
+    assert!(
+        strings(&report["warnings"])
+            .iter()
+            .any(|w| w
+                .contains("revision 3 is pending-rollback, left by an earlier helm safe-rollback")),
+        "{run}"
+    );
+    let history = s.helm(&["history", "h", "-o", "json"]).ok().stdout;
+    assert!(
+        history.contains("\"revision\":4,") && history.contains("\"status\":\"deployed\""),
+        "{history}"
+    );
 }
 
 fn plan_changes_nothing(helm: HelmMajor) {

@@ -5,13 +5,78 @@
 
 mod support;
 
+use std::time::{Duration, Instant};
 use support::fault_proxy::{Fault, Rule};
+
 use support::{HelmMajor, Scenario};
 
 for_both_helms!(
     a_503_is_reconciled_and_retried,
-    a_connection_reset_is_reconciled_and_retried
+    a_connection_reset_is_reconciled_and_retried,
+    a_signal_after_the_first_helm_run_still_stops_the_run
 );
+
+/// ^C used to work only during the first helm run: its handler stayed installed with nobody
+/// listening, so later signals were swallowed and a run with retries went on to the end. A
+/// SIGTERM after the first attempt must stop the run at the next safe point, journal completed.
+fn a_signal_after_the_first_helm_run_still_stops_the_run(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let mut s = Scenario::new(bed, helm, "retrysig");
+    s.seed_without_service();
+    let proxy = s.through_fault_proxy();
+    let ns = s.namespace.clone();
+    // Every Deployment update fails: each attempt is a transient failure worth retrying.
+    proxy.add_rule(
+        Rule::new(
+            Some("PATCH"),
+            &format!("^/apis/apps/v1/namespaces/{ns}/deployments/seed-web"),
+            Fault::ServiceUnavailable,
+        )
+        .unwrap(),
+    );
+    let args = [
+        "seed",
+        "1",
+        "--cleanup-on-fail",
+        "--retries",
+        "5",
+        "--no-preflight",
+        "--output",
+        "json",
+    ];
+    let child = s
+        .safe_rollback_command(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.faulted_requests().is_empty() {
+        assert!(Instant::now() < deadline, "the first attempt never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Past the first helm run: reconciling, or waiting to retry.
+    std::thread::sleep(Duration::from_millis(300));
+    let ours = s.our_pid().expect("our process is running");
+    let signalled = Instant::now();
+    unsafe { libc::kill(ours, libc::SIGTERM) };
+    let run = support::Run::from(child.wait_with_output().unwrap());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(20),
+        "the run went on after the signal ({:?}):\n{run}",
+        signalled.elapsed()
+    );
+    let report = run.json();
+    assert_eq!(report["outcome"], "failed", "{run}");
+    assert!(report["attempts"].as_u64().unwrap() < 6, "{run}");
+    let mentions_signal = report.to_string().contains("signal 15");
+    assert!(mentions_signal, "the report says why it stopped:\n{run}");
+    let journal: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(report["journal"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(journal["state"], "completed", "{run}");
+}
 
 fn a_503_is_reconciled_and_retried(helm: HelmMajor) {
     transient_failure_is_reconciled_and_retried(helm, Fault::ServiceUnavailable);

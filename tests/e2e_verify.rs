@@ -14,8 +14,7 @@ for_both_helms!(
     drift_is_also_found_without_preflight
 );
 
-/// Without preflight there is no dry-run rendition to compare with: verification asks the API
-/// server object by object (`kubectl diff`) instead, and must reach the same verdict.
+/// Verification does not depend on the preflight: without it, the verdict is the same.
 fn drift_is_also_found_without_preflight(helm: HelmMajor) {
     drift_scenario(helm, "drift-nopre", &["--no-preflight"]);
 }
@@ -104,17 +103,17 @@ fn drift_scenario(helm: HelmMajor, name: &str, extra: &[&str]) {
     assert_eq!(run.code, 7, "{run}");
     let report = run.json();
     assert_eq!(report["outcome"], "drifted");
-    let drifted: Vec<&str> = report["drifted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap())
-        .collect();
+    let drifted = report["drifted"].as_array().unwrap();
+    assert_eq!(drifted.len(), 1, "{run}");
+    assert_eq!(drifted[0]["kind"], "Widget");
+    assert_eq!(drifted[0]["namespace"], s.namespace.as_str());
+    assert_eq!(drifted[0]["name"], "w-widget");
     assert_eq!(
-        drifted,
-        [format!("Widget/{}/w-widget", s.namespace)],
+        drifted[0]["fields"],
+        serde_json::json!([{"path": "spec.size", "expected": 1, "live": 5}]),
         "{run}"
     );
+    assert_eq!(report["verified"], true, "{run}");
     let size = s.kubectl(&["get", &widgets, "w-widget", "-o", "jsonpath={.spec.size}"]);
     assert_eq!(size.stdout.trim(), "5", "the drift is real");
 
@@ -124,4 +123,5 @@ fn drift_scenario(helm: HelmMajor, name: &str, extra: &[&str]) {
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(run.json()["outcome"], "succeeded");
     assert_eq!(run.json()["drifted"], serde_json::json!([]));
+    assert_eq!(run.json()["verified"], true);
 }

@@ -359,6 +359,28 @@ impl Scenario {
         }
     }
 
+    /// The pid of our binary running in this scenario (found by its TMPDIR, as
+    /// [`Scenario::surviving_proxies`] finds the proxy): the process a signal is meant for,
+    /// however it was started (directly, or by helm as a plugin).
+    pub fn our_pid(&self) -> Option<i32> {
+        let marker = self.temp_dir().display().to_string();
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            let ours = String::from_utf8_lossy(&cmdline)
+                .split('\0')
+                .next()
+                .is_some_and(|program| program.ends_with("helm-safe-rollback"));
+            if ours && String::from_utf8_lossy(&environ).contains(&marker) {
+                return Some(pid);
+            }
+        }
+        None
+    }
+
     /// Waits until the release's history mentions `status`.
     pub fn wait_for_status(&self, release: &str, status: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
