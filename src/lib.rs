@@ -22,3 +22,4 @@ pub mod report;
 pub mod resume;
 pub mod verify;
 pub mod version_cache;
+pub mod yaml11;
