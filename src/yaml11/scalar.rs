@@ -78,10 +78,22 @@ fn resolve(tag: &str, value: &str) -> Result<Resolved> {
         return Ok(Resolved::Float(*int as f64));
     }
     bail!(
-        "cannot decode {} `{value}` as a {}",
+        "cannot decode {} `{}` as a {}",
         short_tag(found),
+        quoted_briefly(value),
         short_tag(tag)
     )
+}
+
+/// Like v2's type errors, at most 7 characters of the value: it can be a Secret's data, and
+/// the error must stay on one line.
+fn quoted_briefly(value: &str) -> String {
+    let brief: String = if value.chars().count() > 10 {
+        value.chars().take(7).chain("...".chars()).collect()
+    } else {
+        value.to_owned()
+    };
+    brief.escape_debug().to_string()
 }
 
 fn resolve_implicit(value: &str, timestamps: bool) -> Resolved {

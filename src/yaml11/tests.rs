@@ -289,3 +289,13 @@ fn nesting_has_limits() {
         "{error}"
     );
 }
+
+#[test]
+fn a_refused_value_is_shown_briefly_on_one_line() {
+    let message = one("password: !!int hunter2-secret\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(message, "cannot decode !!str `hunter2...` as a !!int");
+    let message = one("v: !!int |\n  a\n  b\n").unwrap_err().to_string();
+    assert_eq!(message, "cannot decode !!str `a\\nb\\n` as a !!int");
+}
