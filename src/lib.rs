@@ -24,3 +24,4 @@ pub mod report;
 pub mod resume;
 pub mod verify;
 pub mod version_cache;
+pub mod yaml11;

@@ -5,9 +5,10 @@
 //! identities are what the rest of the program, and the journal, keep.
 
 use anyhow::{bail, Context, Result};
-use yaml_rust2::{Yaml, YamlLoader};
+use serde_json::Value;
 
 use crate::model::ObjectRef;
+use crate::yaml11;
 
 /// Who the objects are, in manifest order.
 pub fn objects_of(documents: &[Document]) -> Vec<ObjectRef> {
@@ -33,6 +34,9 @@ impl std::fmt::Debug for Document {
 /// Every object a manifest declares, in manifest order, with its body. Empty documents (helm
 /// emits them for templates that render nothing) are skipped; a document that is not an object
 /// is an error, because a manifest we cannot read is a manifest we cannot reason about.
+///
+/// The YAML is read as helm reads it (YAML 1.1, see `yaml11`), so that `defaultMode: 0644`
+/// is 420 here as it is for helm and the API server.
 pub fn parse_documents(manifest: &[u8]) -> Result<Vec<Document>> {
     let text = std::str::from_utf8(manifest).map_err(|e| {
         anyhow::anyhow!(
@@ -40,32 +44,32 @@ pub fn parse_documents(manifest: &[u8]) -> Result<Vec<Document>> {
             e.valid_up_to()
         )
     })?;
-    let documents = YamlLoader::load_from_str(text).context("manifest is not valid YAML")?;
+    let documents = yaml11::documents(text).context("manifest is not valid YAML")?;
     let mut objects = Vec::new();
-    for (index, document) in documents.iter().enumerate() {
+    for (index, document) in documents.into_iter().enumerate() {
         collect(document, index, &mut objects)?;
     }
     Ok(objects)
 }
 
-fn collect(document: &Yaml, index: usize, out: &mut Vec<Document>) -> Result<()> {
-    if document.is_null() || document.is_badvalue() {
+fn collect(mut document: Value, index: usize, out: &mut Vec<Document>) -> Result<()> {
+    if document.is_null() {
         return Ok(());
     }
-    if document.as_hash().is_none() {
+    if !document.is_object() {
         bail!("manifest document {} is not an object", index + 1);
     }
-    let kind = field(document, "kind")
+    let kind = field(&document, "kind")
         .with_context(|| format!("manifest document {} has no kind", index + 1))?;
     if kind.ends_with("List") {
-        if let Some(items) = document["items"].as_vec() {
-            for item in items {
+        if let Some(Value::Array(items)) = document.get_mut("items") {
+            for item in std::mem::take(items) {
                 collect(item, index, out)?;
             }
             return Ok(());
         }
     }
-    let api_version = field(document, "apiVersion")
+    let api_version = field(&document, "apiVersion")
         .with_context(|| format!("manifest document {} ({kind}) has no apiVersion", index + 1))?;
     let metadata = &document["metadata"];
     let name = field(metadata, "name").with_context(|| {
@@ -74,61 +78,24 @@ fn collect(document: &Yaml, index: usize, out: &mut Vec<Document>) -> Result<()>
             index + 1
         )
     })?;
+    let namespace = field(metadata, "namespace").filter(|ns| !ns.is_empty());
     out.push(Document {
         object: ObjectRef {
             api_version,
             kind,
-            namespace: field(metadata, "namespace").filter(|ns| !ns.is_empty()),
+            namespace,
             name,
         },
-        body: to_json(document),
+        body: document,
     });
     Ok(())
 }
 
-fn to_json(node: &Yaml) -> serde_json::Value {
-    use serde_json::Value;
-    match node {
-        Yaml::String(s) => Value::String(s.clone()),
-        Yaml::Integer(i) => Value::from(*i),
-        Yaml::Real(r) => r
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map_or_else(|| Value::String(r.clone()), Value::Number),
-        Yaml::Boolean(b) => Value::Bool(*b),
-        Yaml::Array(items) => Value::Array(items.iter().map(to_json).collect()),
-        Yaml::Hash(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Yaml::String(s) => s.clone(),
-                        other => scalar_text(other),
-                    };
-                    (key, to_json(v))
-                })
-                .collect(),
-        ),
-        Yaml::Null | Yaml::BadValue | Yaml::Alias(_) => Value::Null,
-    }
-}
-
-fn scalar_text(node: &Yaml) -> String {
-    match node {
-        Yaml::Integer(i) => i.to_string(),
-        Yaml::Real(r) => r.clone(),
-        Yaml::Boolean(b) => b.to_string(),
-        _ => String::new(),
-    }
-}
-
-fn field(node: &Yaml, key: &str) -> Option<String> {
+fn field(node: &Value, key: &str) -> Option<String> {
     match &node[key] {
-        Yaml::String(s) => Some(s.clone()),
-        // `name: 123` is legal YAML; kubernetes reads it as the string "123".
-        Yaml::Integer(i) => Some(i.to_string()),
-        Yaml::Real(r) => Some(r.clone()),
-        Yaml::Boolean(b) => Some(b.to_string()),
+        Value::String(s) => Some(s.clone()),
+        // `name: 123` is legal YAML; it is read here as the text "123".
+        scalar @ (Value::Number(_) | Value::Bool(_)) => Some(scalar.to_string()),
         _ => None,
     }
 }
@@ -209,5 +176,63 @@ mod tests {
     #[test]
     fn an_empty_manifest_has_no_objects() {
         assert!(parse_objects(b"").unwrap().is_empty());
+    }
+
+    /// Every `defaultMode` a rendered manifest writes, decoded as octal the way helm does.
+    fn octal_modes_in(text: &str) -> Vec<u64> {
+        let pattern = regex::Regex::new(r"(?m)^\s*defaultMode: (0[0-7]+)\s*$").unwrap();
+        let mut modes: Vec<u64> = pattern
+            .captures_iter(text)
+            .map(|c| u64::from_str_radix(&c[1], 8).unwrap())
+            .collect();
+        modes.sort_unstable();
+        modes
+    }
+
+    fn modes_in(value: &Value, out: &mut Vec<u64>) {
+        match value {
+            Value::Object(map) => {
+                for (key, field) in map {
+                    match field.as_u64() {
+                        Some(mode) if key == "defaultMode" => out.push(mode),
+                        _ => modes_in(field, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| modes_in(item, out)),
+            _ => {}
+        }
+    }
+
+    /// Real charts rendered by real helm (tests/fixtures/manifests/README.md): every object
+    /// parses, and every file mode is the number helm sends (0755 is 493, not 755).
+    #[test]
+    fn real_manifests_read_octal_modes_as_helm_does() {
+        for (chart, expected_modes) in [
+            ("fluentd", vec![0o777, 0o777]),
+            ("redis-ha", vec![0o755]),
+            ("filebeat", vec![0o600]),
+            ("kibana", vec![0o755, 0o755]),
+        ] {
+            let path = format!("tests/fixtures/manifests/{chart}.yaml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let documents = parse_documents(text.as_bytes()).unwrap();
+            assert_eq!(documents.len(), text.matches("\nkind: ").count(), "{chart}");
+            assert_eq!(octal_modes_in(&text), expected_modes, "{chart}");
+            let mut modes = Vec::new();
+            documents.iter().for_each(|d| modes_in(&d.body, &mut modes));
+            modes.sort_unstable();
+            assert_eq!(modes, expected_modes, "{chart}");
+        }
+    }
+
+    #[test]
+    fn reads_yaml_1_1_as_helm_does() {
+        let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: yes\ndata:\n  a: on\n  b: '0644'\n  c: 1.0\n";
+        let docs = parse_documents(manifest.as_bytes()).unwrap();
+        assert_eq!(docs[0].object.name, "true");
+        assert_eq!(docs[0].body["data"]["a"], true);
+        assert_eq!(docs[0].body["data"]["b"], "0644");
+        assert_eq!(docs[0].body["data"]["c"], 1);
     }
 }
