@@ -67,16 +67,24 @@ pub fn takes_strategic_merge(api_version: &str) -> bool {
 
 /// The patch helm's client-side update sends, approximately: the target object, plus `null`
 /// for every map key the manifest helm rolls back from set and the target does not (helm's
-/// three-way patch deletes those). Lists are the target's own (their merge is the server's).
+/// three-way patch deletes those). A key the target leaves empty (`annotations:` with nothing
+/// under it, common in real charts) is no instruction at all unless the old manifest had a
+/// value there: helm's patch then deletes it, otherwise leaves the live value alone. Lists are
+/// the target's own (their merge is the server's).
 pub fn client_side_patch(target: &Value, original: Option<&Value>) -> Value {
     match (target, original) {
-        (Value::Object(target), Some(Value::Object(original))) => {
+        (Value::Object(target), original) => {
+            let original = original.and_then(Value::as_object);
             let mut patch = Map::new();
             for (key, value) in target {
-                patch.insert(key.clone(), client_side_patch(value, original.get(key)));
+                let before = original.and_then(|o| o.get(key));
+                if value.is_null() && before.is_none_or(Value::is_null) {
+                    continue;
+                }
+                patch.insert(key.clone(), client_side_patch(value, before));
             }
-            for key in original.keys() {
-                if !target.contains_key(key) {
+            for (key, value) in original.into_iter().flatten() {
+                if !target.contains_key(key) && !value.is_null() {
                     patch.insert(key.clone(), Value::Null);
                 }
             }
@@ -168,6 +176,30 @@ mod tests {
                    "spec": {"replicas": 1, "paused": null, "list": [1]}})
         );
         assert_eq!(client_side_patch(&target, None), target);
+    }
+
+    /// gatekeeper 3.23.0 renders `annotations:` with nothing under it, in every revision: the
+    /// live annotations (helm's own among them) are not the patch's business.
+    #[test]
+    fn an_empty_key_is_no_instruction_unless_it_had_a_value_before() {
+        let manifest = crate::manifest::parse_documents(
+            b"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: gatekeeper-audit\n  annotations:\n    \n  labels:\n    app: gatekeeper\n",
+        )
+        .unwrap();
+        let body = &manifest[0].body;
+        assert_eq!(body["metadata"]["annotations"], Value::Null);
+        let patch = client_side_patch(body, Some(body));
+        assert_eq!(
+            patch,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "gatekeeper-audit", "labels": {"app": "gatekeeper"}}})
+        );
+        let before = json!({"metadata": {"annotations": {"a": "1"}}});
+        let emptied = json!({"metadata": {"annotations": null}});
+        assert_eq!(
+            client_side_patch(&emptied, Some(&before)),
+            json!({"metadata": {"annotations": null}})
+        );
     }
 
     #[test]
