@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::capture::{self, CaptureError, Snapshot};
 use crate::classify::{self, Class, Finding};
 use crate::cli::{self, Invocation, OutputFormat};
+use crate::delete;
 use crate::exec::{self, Echo, Output};
 use crate::helm::Helm;
 use crate::journal::{self, Action, Attempt, Journal, Record, RollbackRecord, State};
@@ -235,13 +236,14 @@ impl<'a> Session<'a> {
     /// pre-state is the cluster without them.
     fn remove_orphans(&mut self, orphans: &[LiveObject]) -> Option<i32> {
         let objects: Vec<&LiveObject> = orphans.iter().collect();
-        let actions = delete_and_verify(
+        let actions = delete::delete_all(
             &objects,
             "delete-orphan",
             &self.tools.kubectl,
-            &self.snapshot,
+            &self.snapshot.release.namespace,
+            delete::wait_bound(&self.invocation.rollback_args),
         );
-        let failed = actions.iter().any(|a| a.result != "deleted");
+        let failed = actions.iter().any(|a| !a.result.complete());
         self.snapshot
             .live
             .retain(|l| !orphans.iter().any(|o| o.uid == l.uid));
@@ -287,7 +289,7 @@ impl<'a> Session<'a> {
                     .record
                     .attempts
                     .last()
-                    .is_some_and(|a| a.actions.iter().any(|a| a.result != "deleted"));
+                    .is_some_and(|a| a.actions.iter().any(|a| !a.result.complete()));
                 merge_attempt(&mut self.report, attempt_report);
                 self.report.outcome = Outcome::Failed;
                 let exit_code = if cleanup_failed {
@@ -382,8 +384,13 @@ impl<'a> Session<'a> {
             after: &after,
             cleanup_requested: self.invocation.cleanup_on_fail && !self.invocation.own.no_reconcile,
         });
-        attempt.actions = apply(&plan, &self.tools.kubectl, snapshot);
-        let cleanup_failed = attempt.actions.iter().any(|a| a.result != "deleted");
+        attempt.actions = apply(
+            &plan,
+            &self.tools.kubectl,
+            snapshot,
+            delete::wait_bound(&self.invocation.rollback_args),
+        );
+        let cleanup_failed = attempt.actions.iter().any(|a| !a.result.complete());
         let back_to_pre_state = !cleanup_failed
             && plan
                 .leftovers
@@ -610,61 +617,26 @@ fn open_journal(
     Ok((journal, record))
 }
 
-/// Deletes what the plan says may be deleted.
-pub(crate) fn apply(plan: &Plan, kubectl: &Kubectl, snapshot: &Snapshot) -> Vec<Action> {
+/// Deletes what the plan says may be deleted, waiting up to `wait` for it to go.
+pub(crate) fn apply(
+    plan: &Plan,
+    kubectl: &Kubectl,
+    snapshot: &Snapshot,
+    wait: std::time::Duration,
+) -> Vec<Action> {
     let to_delete: Vec<&LiveObject> = plan
         .leftovers
         .iter()
         .filter(|l| l.decision == Decision::Delete)
         .map(|l| &l.object)
         .collect();
-    delete_and_verify(&to_delete, "delete", kubectl, snapshot)
-}
-
-/// Deletes each object, then re-reads them all at once to check each is really gone.
-fn delete_and_verify(
-    objects: &[&LiveObject],
-    action: &str,
-    kubectl: &Kubectl,
-    snapshot: &Snapshot,
-) -> Vec<Action> {
-    if objects.is_empty() {
-        return Vec::new();
-    }
-    let mut results: Vec<String> = objects
-        .iter()
-        .map(|object| match kubectl.delete(object) {
-            Ok(()) => "deleted".to_string(),
-            Err(error) => format!("failed: {error}"),
-        })
-        .collect();
-    let refs: Vec<_> = objects.iter().map(|o| o.as_ref()).collect();
-    match kubectl.identities(&refs, &snapshot.release.namespace) {
-        Ok(still_there) => {
-            for (object, result) in objects.iter().zip(results.iter_mut()) {
-                if still_there.iter().any(|o| o.uid == object.uid) && result == "deleted" {
-                    *result = "failed: still present after delete".into();
-                }
-            }
-        }
-        Err(error) => {
-            for result in results.iter_mut().filter(|r| *r == "deleted") {
-                *result = format!("unverified: {error}");
-            }
-        }
-    }
-    objects
-        .iter()
-        .zip(results)
-        .map(|(object, result)| Action {
-            kind: object.kind.clone(),
-            namespace: object.namespace.clone(),
-            name: object.name.clone(),
-            uid: object.uid.clone(),
-            action: action.into(),
-            result,
-        })
-        .collect()
+    delete::delete_all(
+        &to_delete,
+        "delete",
+        kubectl,
+        &snapshot.release.namespace,
+        wait,
+    )
 }
 
 fn exec_status(output: &Output) -> String {

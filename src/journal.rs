@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::capture::Snapshot;
 use crate::classify::Finding;
+use crate::delete::ActionResult;
 use crate::model::LiveObject;
 use crate::preflight::Findings;
 use crate::reconcile::Plan;
@@ -52,7 +53,9 @@ pub struct Action {
     pub name: String,
     pub uid: String,
     pub action: String,
-    pub result: String,
+    /// `"result": "deleted"`, or another outcome with its details beside it.
+    #[serde(flatten)]
+    pub result: ActionResult,
 }
 
 #[derive(Debug, Serialize)]

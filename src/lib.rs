@@ -9,6 +9,7 @@ pub mod app;
 pub mod capture;
 pub mod classify;
 pub mod cli;
+pub mod delete;
 pub mod exec;
 pub mod helm;
 pub mod journal;

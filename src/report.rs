@@ -7,6 +7,7 @@ use colored::Colorize;
 use serde::Serialize;
 
 use crate::classify::{Class, Finding};
+use crate::delete::ActionResult;
 use crate::preflight::Forecast;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -39,7 +40,8 @@ pub struct ReconciledEntry {
     pub name: String,
     pub uid: String,
     pub action: String,
-    pub result: String,
+    #[serde(flatten)]
+    pub result: ActionResult,
 }
 
 /// The JSON document of `--output json`; its fields are a public contract (see the README).

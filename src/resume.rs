@@ -99,8 +99,9 @@ pub fn finish_interrupted(
                 after: &after,
                 cleanup_requested: cleanup,
             });
-            let actions = apply(&plan, &tools.kubectl, snapshot);
-            if actions.iter().any(|a| a.result != "deleted") {
+            let wait = crate::delete::wait_bound(&invocation.rollback_args);
+            let actions = apply(&plan, &tools.kubectl, snapshot, wait);
+            if actions.iter().any(|a| !a.result.complete()) {
                 exit_code = EXIT_CLEANUP_INCOMPLETE;
             }
             report.leftovers.extend(
