@@ -11,14 +11,16 @@ use std::time::Instant;
 use crate::capture::{self, CaptureError, Snapshot};
 use crate::classify::{self, Class, Finding};
 use crate::cli::{self, Invocation, OutputFormat};
+use crate::concurrency;
 use crate::delete;
 use crate::exec::{self, Echo, Output};
 use crate::helm::Helm;
 use crate::journal::{self, Action, Attempt, Journal, Record, RollbackRecord, State};
 use crate::kubectl::{self, Kubectl};
+use crate::lease::{self, Lease};
 use crate::model::LiveObject;
 use crate::preflight::{self, Allowances, Findings};
-use crate::reconcile::{self, Decision, Plan};
+use crate::reconcile::{self, Decision, Leftover, Plan};
 use crate::report::{self, LeftoverEntry, Outcome, ReconciledEntry, Report};
 use crate::resume;
 use crate::verify;
@@ -92,6 +94,8 @@ struct Session<'a> {
     /// The target revision as the preflight dry run rendered it: what verification compares
     /// the live objects with after helm reports success.
     expected: Option<Vec<serde_json::Value>>,
+    /// `None` when Leases cannot be used here (a warning said so).
+    lease: Option<Lease>,
     _lock: journal::ReleaseLock,
 }
 
@@ -127,9 +131,11 @@ impl<'a> Session<'a> {
         };
         let (dir, lock) = match lock(invocation, env, &snapshot.release.namespace) {
             Ok(Locked::Held(dir, lock)) => (dir, lock),
-            Ok(Locked::Busy(path)) => return Err(busy(invocation, &path)),
+            Ok(Locked::Busy(path)) => return Err(busy(invocation, &local_holder(&path))),
             Err(error) => return Err(not_attempted(invocation, journal_failure(error), started)),
         };
+        let (lease, lease_warnings) =
+            take_lease(invocation, env, tools, &snapshot.release.namespace)?;
         let interrupted =
             journal::unfinished(&dir, &snapshot.release.namespace, &snapshot.release.name)
                 .unwrap_or_default();
@@ -147,6 +153,7 @@ impl<'a> Session<'a> {
         }
         let mut report = base_report(invocation, &snapshot);
         report.journal = Some(journal.path.display().to_string());
+        report.warnings.extend(lease_warnings);
         for earlier in &interrupted {
             report.warnings.push(format!(
                 "an earlier run (pid {}) did not finish: its journal is {}; run `{}` to reconcile what it left",
@@ -164,6 +171,7 @@ impl<'a> Session<'a> {
             record,
             report,
             expected: None,
+            lease,
             _lock: lock,
         };
         Ok((session, captured.dry_run))
@@ -233,24 +241,48 @@ impl<'a> Session<'a> {
     }
 
     /// Removes earlier attempts' leftovers so helm can create them cleanly; from here on the
-    /// pre-state is the cluster without them.
+    /// pre-state is the cluster without them. Only if nobody else wrote the release since we
+    /// captured it (`concurrency`).
     fn remove_orphans(&mut self, orphans: &[LiveObject]) -> Option<i32> {
-        let objects: Vec<&LiveObject> = orphans.iter().collect();
-        let actions = delete::delete_all(
-            &objects,
-            "delete-orphan",
+        let mut plan = Plan {
+            leftovers: orphans
+                .iter()
+                .map(|o| Leftover {
+                    object: o.clone(),
+                    decision: Decision::Delete,
+                })
+                .collect(),
+            spared: Vec::new(),
+        };
+        concurrency::protect(
+            &self.tools.helm,
+            &self.snapshot,
+            0,
+            self.lease_lost(),
+            &mut plan,
+            &mut self.report,
+        );
+        let actions = apply(
+            &plan,
             &self.tools.kubectl,
-            &self.snapshot.release.namespace,
+            &self.snapshot,
             delete::wait_bound(&self.invocation.rollback_args),
         );
-        let failed = actions.iter().any(|a| !a.result.complete());
+        let failed = actions.len() < orphans.len() || actions.iter().any(|a| !a.result.complete());
+        let removed: Vec<&str> = actions
+            .iter()
+            .filter(|a| a.result.complete())
+            .map(|a| a.uid.as_str())
+            .collect();
         self.snapshot
             .live
-            .retain(|l| !orphans.iter().any(|o| o.uid == l.uid));
+            .retain(|l| !removed.contains(&l.uid.as_str()));
         self.record.snapshot.live = self.snapshot.live.clone();
         self.report.reconciled.extend(reconciled_entries(&actions));
+        self.report
+            .orphans
+            .retain(|o| !removed.contains(&o.uid.as_str()));
         self.record.actions.extend(actions);
-        self.report.orphans.clear();
         if failed {
             self.report.primary_errors.push(
                 "could not remove the leftovers of an earlier attempt; helm was not run".into(),
@@ -260,6 +292,10 @@ impl<'a> Session<'a> {
         }
         self.write_journal();
         None
+    }
+
+    fn lease_lost(&self) -> bool {
+        self.lease.as_ref().is_some_and(Lease::lost)
     }
 
     /// Steps 3–5: run the native rollback, classify, reconcile; again while the failure was
@@ -359,7 +395,6 @@ impl<'a> Session<'a> {
     /// cluster is back to its pre-state (the condition for a retry).
     fn reconcile_attempt(&mut self, attempt_report: &mut Report) -> bool {
         let snapshot = &self.snapshot;
-        let attempt = self.record.attempts.last_mut().expect("an attempt ran");
         let after = match self
             .tools
             .kubectl
@@ -377,13 +412,23 @@ impl<'a> Session<'a> {
                 return false;
             }
         };
-        let plan = reconcile::plan(&reconcile::Inputs {
+        let mut plan = reconcile::plan(&reconcile::Inputs {
             release: &snapshot.release,
             target: &snapshot.target,
             before: &snapshot.live,
             after: &after,
             cleanup_requested: self.invocation.cleanup_on_fail && !self.invocation.own.no_reconcile,
         });
+        let lease_lost = self.lease.as_ref().is_some_and(Lease::lost);
+        concurrency::protect(
+            &self.tools.helm,
+            snapshot,
+            self.record.attempts.len(),
+            lease_lost,
+            &mut plan,
+            attempt_report,
+        );
+        let attempt = self.record.attempts.last_mut().expect("an attempt ran");
         attempt.actions = apply(
             &plan,
             &self.tools.kubectl,
@@ -485,6 +530,9 @@ fn merge_attempt(report: &mut Report, attempt: Report) {
     report.lock_errors = attempt.lock_errors;
     report.warnings.extend(attempt.warnings);
     report.leftovers = attempt.leftovers;
+    report
+        .concurrent_revisions
+        .extend(attempt.concurrent_revisions);
 }
 
 /// A dry-run rollback changes nothing, so there is nothing to verify.
@@ -569,11 +617,17 @@ pub(crate) fn lock(
     )
 }
 
-pub(crate) fn busy(invocation: &Invocation, lock: &Path) -> i32 {
+/// Who holds this machine's lock, for [`busy`].
+pub(crate) fn local_holder(lock: &Path) -> String {
+    format!("on this machine, lock {}", lock.display())
+}
+
+/// Another run holds the release: exit 6, naming the holder.
+pub(crate) fn busy(invocation: &Invocation, holder: &str) -> i32 {
     let message = format!(
-        "another helm safe-rollback is working on release {} right now (lock {}); nothing was changed",
+        "another helm safe-rollback is working on release {} right now ({holder}); nothing was \
+         changed",
         invocation.release,
-        lock.display()
     );
     if invocation.own.output == OutputFormat::Json {
         let report = Report {
@@ -585,6 +639,40 @@ pub(crate) fn busy(invocation: &Invocation, lock: &Path) -> i32 {
     }
     eprintln!("Error: {message}");
     EXIT_BUSY
+}
+
+/// Takes the release's Lease (see `lease`): `Err(exit code)` when another run holds it; the
+/// warnings say when we took over an expired one or could not use Leases at all.
+pub(crate) fn take_lease(
+    invocation: &Invocation,
+    env: &dyn Fn(&str) -> Option<String>,
+    tools: &Tools,
+    namespace: &str,
+) -> Result<(Option<Lease>, Vec<String>), i32> {
+    let proxy = match tools.kubectl.proxy() {
+        Ok(proxy) => proxy,
+        Err(error) => {
+            return Ok((
+                None,
+                vec![format!("could not take this release's Lease ({error:#})")],
+            ))
+        }
+    };
+    let me = lease::identity(env);
+    match lease::acquire(
+        proxy,
+        namespace,
+        &invocation.release,
+        &me,
+        lease::duration(env),
+    ) {
+        lease::Acquired::Held(lease) => {
+            let warnings = lease.took_over.iter().cloned().collect();
+            Ok((Some(lease), warnings))
+        }
+        lease::Acquired::Busy(holder) => Err(busy(invocation, &holder)),
+        lease::Acquired::Unavailable(warning) => Ok((None, vec![warning])),
+    }
 }
 
 fn finish_command(invocation: &Invocation, namespace: &str) -> String {
@@ -770,6 +858,7 @@ pub(crate) fn empty_report(invocation: &Invocation) -> Report {
         orphans: Vec::new(),
         plan: None,
         drifted: Vec::new(),
+        concurrent_revisions: Vec::new(),
         finish_command: None,
         attempts: 0,
         journal: None,

@@ -298,12 +298,12 @@ mod tests {
     fn the_servers_answer_says_what_became_of_the_object() {
         let conflict = Response {
             status: 409,
-            body: br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Precondition failed: UID in precondition: 0f4b, UID in object meta: 9c2e","reason":"Conflict","details":{"name":"x","kind":"configmaps"},"code":409}"#.to_vec(),
+            body: br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Operation cannot be fulfilled on ConfigMap \"x\": the UID in the precondition (0f4b) does not match the UID in record (104a1a2a-61c7-42ea-86f9-f6c2c353e765). The object might have been deleted and then recreated","reason":"Conflict","details":{"name":"x","kind":"ConfigMap"},"code":409}"#.to_vec(),
         };
         assert_eq!(answer(&conflict), Some(ActionResult::Replaced));
         let missing = Response {
             status: 404,
-            body: br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"configmaps \"x\" not found","reason":"NotFound","details":{"name":"x","kind":"configmaps"},"code":404}"#.to_vec(),
+            body: br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"configmaps \"nope\" not found","reason":"NotFound","details":{"name":"nope","kind":"configmaps"},"code":404}"#.to_vec(),
         };
         assert_eq!(answer(&missing), Some(ActionResult::Gone));
         assert_eq!(
@@ -313,6 +313,7 @@ mod tests {
             }),
             None
         );
+        // Made up in the server's format: the bed's admin may do anything.
         let forbidden = Response {
             status: 403,
             body: br#"{"kind":"Status","message":"configmaps \"x\" is forbidden: User \"u\" cannot delete resource","code":403}"#.to_vec(),

@@ -140,6 +140,9 @@ pub struct Unfinished {
     pub pid: u32,
     pub helm_args: Vec<String>,
     pub snapshot: Snapshot,
+    /// The rollbacks it recorded (counted only: see `concurrency::assess`).
+    #[serde(default)]
+    pub attempts: Vec<serde::de::IgnoredAny>,
 }
 
 /// Journals of this release still in state `captured`. Called with the release lock held, so

@@ -7,6 +7,7 @@ use colored::Colorize;
 use serde::Serialize;
 
 use crate::classify::{Class, Finding};
+use crate::concurrency::ConcurrentRevision;
 use crate::delete::ActionResult;
 use crate::preflight::Forecast;
 
@@ -73,6 +74,8 @@ pub struct Report {
     pub plan: Option<Forecast>,
     /// Objects whose live state differs from the target revision after a "successful" rollback.
     pub drifted: Vec<String>,
+    /// Revisions another writer made while we ran; when set, nothing was deleted (issue 17).
+    pub concurrent_revisions: Vec<ConcurrentRevision>,
     /// Set when the reconcile could not be done (the cluster stopped answering): the command that
     /// finishes it from the journal once the cluster is back.
     pub finish_command: Option<String>,
@@ -295,6 +298,7 @@ mod tests {
             plan: None,
             attempts: 1,
             drifted: vec![],
+            concurrent_revisions: vec![],
             finish_command: None,
             journal: Some("/state/j.json".into()),
             duration_ms: 12,

@@ -4,12 +4,14 @@
 use std::time::Instant;
 
 use crate::app::{
-    apply, base_report, busy, emit, empty_report, leftover_entry, lock, not_attempted,
-    reconciled_entries, Locked, Tools, EXIT_CLEANUP_INCOMPLETE,
+    apply, base_report, busy, emit, empty_report, leftover_entry, local_holder, lock,
+    not_attempted, reconciled_entries, take_lease, Locked, Tools, EXIT_CLEANUP_INCOMPLETE,
 };
 use crate::capture::CaptureError;
 use crate::cli::Invocation;
+use crate::concurrency;
 use crate::journal::{self, Attempt, Journal, Record, RollbackRecord, State};
+use crate::lease::Lease;
 use crate::reconcile::{self, Decision};
 use crate::report::Outcome;
 
@@ -34,8 +36,12 @@ pub fn finish_interrupted(
     };
     let (dir, _lock) = match lock(invocation, env, &namespace) {
         Ok(Locked::Held(dir, lock)) => (dir, lock),
-        Ok(Locked::Busy(path)) => return busy(invocation, &path),
+        Ok(Locked::Busy(path)) => return busy(invocation, &local_holder(&path)),
         Err(error) => return not_attempted(invocation, failure("journal", error), started),
+    };
+    let (lease, lease_warnings) = match take_lease(invocation, env, tools, &namespace) {
+        Ok(taken) => taken,
+        Err(exit_code) => return exit_code,
     };
     let interrupted = match journal::unfinished(&dir, &namespace, &invocation.release) {
         Ok(found) => found,
@@ -60,6 +66,7 @@ pub fn finish_interrupted(
     let mut exit_code = 0;
     let mut report = base_report(invocation, &last.snapshot);
     report.stage = "finish";
+    report.warnings.extend(lease_warnings);
     for earlier in &interrupted {
         let snapshot = &earlier.snapshot;
         let newest = history.iter().max_by_key(|r| r.revision);
@@ -92,13 +99,24 @@ pub fn finish_interrupted(
                     .iter()
                     .any(|a| a.starts_with("--cleanup-on-fail")))
                 && !invocation.own.no_reconcile;
-            let plan = reconcile::plan(&reconcile::Inputs {
+            let mut plan = reconcile::plan(&reconcile::Inputs {
                 release: &snapshot.release,
                 target: &snapshot.target,
                 before: &snapshot.live,
                 after: &after,
                 cleanup_requested: cleanup,
             });
+            // The dead run's rollbacks: those it recorded, and one it may have been running.
+            let its_revisions = earlier.attempts.len() + 1;
+            let lease_lost = lease.as_ref().is_some_and(Lease::lost);
+            concurrency::protect(
+                &tools.helm,
+                snapshot,
+                its_revisions,
+                lease_lost,
+                &mut plan,
+                &mut report,
+            );
             let wait = crate::delete::wait_bound(&invocation.rollback_args);
             let actions = apply(&plan, &tools.kubectl, snapshot, wait);
             if actions.iter().any(|a| !a.result.complete()) {
