@@ -264,6 +264,7 @@ impl<'a> Session<'a> {
         );
         let actions = apply(
             &plan,
+            "delete-orphan",
             &self.tools.kubectl,
             &self.snapshot,
             delete::wait_bound(&self.invocation.rollback_args),
@@ -431,6 +432,7 @@ impl<'a> Session<'a> {
         let attempt = self.record.attempts.last_mut().expect("an attempt ran");
         attempt.actions = apply(
             &plan,
+            "delete",
             &self.tools.kubectl,
             snapshot,
             delete::wait_bound(&self.invocation.rollback_args),
@@ -705,9 +707,11 @@ fn open_journal(
     Ok((journal, record))
 }
 
-/// Deletes what the plan says may be deleted, waiting up to `wait` for it to go.
+/// Deletes what the plan says may be deleted (`action` names why, in the journal and report),
+/// waiting up to `wait` for it to go.
 pub(crate) fn apply(
     plan: &Plan,
+    action: &str,
     kubectl: &Kubectl,
     snapshot: &Snapshot,
     wait: std::time::Duration,
@@ -720,7 +724,7 @@ pub(crate) fn apply(
         .collect();
     delete::delete_all(
         &to_delete,
-        "delete",
+        action,
         kubectl,
         &snapshot.release.namespace,
         wait,

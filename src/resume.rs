@@ -118,7 +118,7 @@ pub fn finish_interrupted(
                 &mut report,
             );
             let wait = crate::delete::wait_bound(&invocation.rollback_args);
-            let actions = apply(&plan, &tools.kubectl, snapshot, wait);
+            let actions = apply(&plan, "delete", &tools.kubectl, snapshot, wait);
             if actions.iter().any(|a| !a.result.complete()) {
                 exit_code = EXIT_CLEANUP_INCOMPLETE;
             }
