@@ -87,6 +87,11 @@ pub fn acquire(
     duration: Duration,
 ) -> Acquired {
     let path = lease_path(namespace, release);
+    let process = process_key(std::process::id());
+    let me = Holder {
+        identity: me,
+        process: &process,
+    };
     let collection = path
         .rsplit_once('/')
         .map(|(c, _)| c.to_string())
@@ -99,14 +104,14 @@ pub fn acquire(
         };
         let (request, took_over) = match current.status {
             404 => {
-                let body = fresh(namespace, release, me, duration, Timestamp::now());
+                let body = fresh(namespace, release, &me, duration, Timestamp::now());
                 (Request::json(Method::Post, collection.clone(), &body), None)
             }
             200 => {
                 let Ok(existing) = serde_json::from_slice::<Value>(&current.body) else {
                     return unavailable("the lease is not JSON");
                 };
-                match evaluate(&existing, me, Timestamp::now()) {
+                match evaluate(&existing, me.identity, Timestamp::now(), &gone) {
                     Verdict::Held {
                         holder,
                         held_for,
@@ -115,8 +120,12 @@ pub fn acquire(
                         return Acquired::Busy(busy_message(&holder, held_for, renewed_ago, &path))
                     }
                     verdict => {
-                        let body = claim(existing, me, duration, Timestamp::now());
+                        let body = claim(existing, &me, duration, Timestamp::now());
                         let took_over = match verdict {
+                            Verdict::Gone { holder } => Some(format!(
+                                "took over the lease of release {release} from {holder}, which is \
+                                 no longer running on this machine"
+                            )),
                             Verdict::Expired {
                                 holder,
                                 renewed_ago,
@@ -270,6 +279,55 @@ impl Drop for Lease {
     }
 }
 
+/// This process as [`state::PROCESS_ANNOTATION`] names it: the boot (a machine, until it
+/// reboots), the pid namespace (a container) and the pid. Empty parts when /proc cannot say.
+fn process_key(pid: u32) -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let namespace = std::fs::read_link("/proc/self/ns/pid")
+        .map(|link| link.display().to_string())
+        .unwrap_or_default();
+    let namespace: String = namespace.chars().filter(char::is_ascii_digit).collect();
+    format!("{}/{namespace}/{pid}", boot.trim())
+}
+
+/// Whether the holder `process` ran here (same boot, same pid namespace) and has ended.
+fn gone(process: &str) -> bool {
+    let Some((here, pid)) = process.rsplit_once('/') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<libc::pid_t>() else {
+        return false;
+    };
+    let ours = process_key(0);
+    let ours = ours.rsplit_once('/').map_or("", |(here, _)| here);
+    if pid <= 0 || here != ours || here.starts_with('/') || here.ends_with('/') {
+        return false;
+    }
+    // SAFETY: signal 0 only asks whether the process exists.
+    let exists = unsafe { libc::kill(pid, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+    !exists
+}
+
 #[path = "lease_state.rs"]
 mod state;
-use state::{claim, evaluate, fresh, micro_time, Verdict};
+use state::{claim, evaluate, fresh, micro_time, Holder, Verdict};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_ended_process_of_this_machine_is_gone() {
+        let mut finished = std::process::Command::new("true").spawn().unwrap();
+        finished.wait().unwrap();
+        assert!(gone(&process_key(finished.id())));
+        assert!(!gone(&process_key(std::process::id())));
+        let elsewhere = format!("another-boot/4026531836/{}", finished.id());
+        assert!(
+            !gone(&elsewhere),
+            "another machine's process cannot be checked here"
+        );
+        assert!(!gone("") && !gone("//12") && !gone("garbage"));
+    }
+}

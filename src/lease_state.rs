@@ -12,6 +12,9 @@ pub enum Verdict {
     Free,
     /// We hold it already (our own create whose answer was lost, then retried).
     Ours,
+    /// Its holder ran on this machine and is no longer running (it could not release the
+    /// lease: killed outright, or the API server was lost when it ended).
+    Gone { holder: String },
     /// Its holder stopped renewing it longer than its duration ago.
     Expired {
         holder: String,
@@ -37,8 +40,13 @@ fn since(text: Option<&str>, now: Timestamp) -> Option<Duration> {
     Some(Duration::try_from(elapsed).unwrap_or(Duration::ZERO))
 }
 
-/// What an existing Lease means to us, `me`, at `now`.
-pub fn evaluate(lease: &Value, me: &str, now: Timestamp) -> Verdict {
+/// The annotation naming the holder's process so that a run on the same machine can tell it
+/// is gone: `BOOT_ID/PID_NAMESPACE/PID`. A hostname would not do: containers share them.
+pub const PROCESS_ANNOTATION: &str = "helm-safe-rollback/process";
+
+/// What an existing Lease means to us, `me`, at `now`. `gone(process)` says whether the
+/// holder's process (its [`PROCESS_ANNOTATION`]) ran on this machine and has ended.
+pub fn evaluate(lease: &Value, me: &str, now: Timestamp, gone: &dyn Fn(&str) -> bool) -> Verdict {
     let spec = &lease["spec"];
     let holder = spec["holderIdentity"].as_str().unwrap_or_default();
     if holder.is_empty() {
@@ -46,6 +54,12 @@ pub fn evaluate(lease: &Value, me: &str, now: Timestamp) -> Verdict {
     }
     if holder == me {
         return Verdict::Ours;
+    }
+    let process = lease["metadata"]["annotations"][PROCESS_ANNOTATION].as_str();
+    if process.is_some_and(gone) {
+        return Verdict::Gone {
+            holder: holder.to_string(),
+        };
     }
     let seconds = spec["leaseDurationSeconds"].as_u64().unwrap_or(0);
     let renewed = spec["renewTime"].as_str().or(spec["acquireTime"].as_str());
@@ -64,11 +78,17 @@ pub fn evaluate(lease: &Value, me: &str, now: Timestamp) -> Verdict {
     }
 }
 
+/// Who holds a lease: `identity` for people, `process` for [`PROCESS_ANNOTATION`].
+pub struct Holder<'a> {
+    pub identity: &'a str,
+    pub process: &'a str,
+}
+
 /// A new Lease held by `me`.
 pub fn fresh(
     namespace: &str,
     release: &str,
-    me: &str,
+    me: &Holder,
     duration: Duration,
     now: Timestamp,
 ) -> Value {
@@ -79,16 +99,22 @@ pub fn fresh(
             "name": format!("helm-safe-rollback.{release}"),
             "namespace": namespace,
             "labels": {"app.kubernetes.io/managed-by": "helm-safe-rollback"},
+            "annotations": {PROCESS_ANNOTATION: me.process},
         },
-        "spec": spec(me, duration, now, 0),
+        "spec": spec(me.identity, duration, now, 0),
     })
 }
 
 /// The existing Lease (with its resourceVersion, so a concurrent writer makes ours fail with a
 /// 409), now held by `me`.
-pub fn claim(mut existing: Value, me: &str, duration: Duration, now: Timestamp) -> Value {
+pub fn claim(mut existing: Value, me: &Holder, duration: Duration, now: Timestamp) -> Value {
     let transitions = existing["spec"]["leaseTransitions"].as_u64().unwrap_or(0);
-    existing["spec"] = spec(me, duration, now, transitions + 1);
+    existing["spec"] = spec(me.identity, duration, now, transitions + 1);
+    let metadata = &mut existing["metadata"];
+    if !metadata["annotations"].is_object() {
+        metadata["annotations"] = json!({});
+    }
+    metadata["annotations"][PROCESS_ANNOTATION] = json!(me.process);
     existing
 }
 
@@ -109,6 +135,10 @@ mod tests {
     /// A Lease as the bed's API server (v1.20) answered its create (managedFields left out).
     const STORED: &str = r#"{"kind":"Lease","apiVersion":"coordination.k8s.io/v1","metadata":{"name":"helm-safe-rollback.web","namespace":"probe","uid":"194e2e60-8228-4818-91b0-a6bc788e979f","resourceVersion":"208","creationTimestamp":"2026-11-30T07:45:52Z","labels":{"app.kubernetes.io/managed-by":"helm-safe-rollback"}},"spec":{"holderIdentity":"ci@runner-1 (pid 42)","leaseDurationSeconds":30,"acquireTime":"2026-11-30T08:00:00.000000Z","renewTime":"2026-11-30T08:00:20.000000Z","leaseTransitions":0}}"#;
 
+    fn alive(_process: &str) -> bool {
+        false
+    }
+
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
     }
@@ -117,7 +147,12 @@ mod tests {
     fn a_renewed_lease_is_held_and_an_unrenewed_one_expires() {
         let lease: Value = serde_json::from_str(STORED).unwrap();
         assert_eq!(
-            evaluate(&lease, "me@here (pid 1)", at("2026-11-30T08:00:45Z")),
+            evaluate(
+                &lease,
+                "me@here (pid 1)",
+                at("2026-11-30T08:00:45Z"),
+                &alive
+            ),
             Verdict::Held {
                 holder: "ci@runner-1 (pid 42)".into(),
                 held_for: Duration::from_secs(45),
@@ -125,18 +160,28 @@ mod tests {
             }
         );
         assert_eq!(
-            evaluate(&lease, "me@here (pid 1)", at("2026-11-30T08:00:51Z")),
+            evaluate(
+                &lease,
+                "me@here (pid 1)",
+                at("2026-11-30T08:00:51Z"),
+                &alive
+            ),
             Verdict::Expired {
                 holder: "ci@runner-1 (pid 42)".into(),
                 renewed_ago: Duration::from_secs(31),
             }
         );
         assert_eq!(
-            evaluate(&lease, "ci@runner-1 (pid 42)", at("2026-11-30T08:00:45Z")),
+            evaluate(
+                &lease,
+                "ci@runner-1 (pid 42)",
+                at("2026-11-30T08:00:45Z"),
+                &alive
+            ),
             Verdict::Ours
         );
         // The holder's clock ahead of ours: held, renewed "just now".
-        let early = evaluate(&lease, "me", at("2026-11-30T08:00:10Z"));
+        let early = evaluate(&lease, "me", at("2026-11-30T08:00:10Z"), &alive);
         assert!(matches!(early, Verdict::Held { renewed_ago, .. } if renewed_ago.is_zero()));
     }
 
@@ -145,7 +190,7 @@ mod tests {
         let mut lease: Value = serde_json::from_str(STORED).unwrap();
         lease["spec"]["holderIdentity"] = Value::Null;
         assert_eq!(
-            evaluate(&lease, "me", at("2026-11-30T08:00:21Z")),
+            evaluate(&lease, "me", at("2026-11-30T08:00:21Z"), &alive),
             Verdict::Free
         );
     }
@@ -154,13 +199,32 @@ mod tests {
     fn a_claim_keeps_the_resource_version_and_counts_the_transition() {
         let lease: Value = serde_json::from_str(STORED).unwrap();
         let now = at("2026-11-30T08:01:00.5Z");
-        let claimed = claim(lease, "me", Duration::from_secs(3), now);
+        let me = Holder {
+            identity: "me",
+            process: "b00t/4026531836/7",
+        };
+        let claimed = claim(lease, &me, Duration::from_secs(3), now);
+        assert_eq!(
+            claimed["metadata"]["annotations"][PROCESS_ANNOTATION],
+            "b00t/4026531836/7"
+        );
         assert_eq!(claimed["metadata"]["resourceVersion"], "208");
         assert_eq!(claimed["spec"]["holderIdentity"], "me");
         assert_eq!(claimed["spec"]["leaseDurationSeconds"], 3);
         assert_eq!(claimed["spec"]["leaseTransitions"], 1);
         assert_eq!(claimed["spec"]["renewTime"], "2026-11-30T08:01:00.500000Z");
-        let new = fresh("team", "web", "me", Duration::from_secs(30), now);
+        let new = fresh("team", "web", &me, Duration::from_secs(30), now);
+        let gone = |process: &str| process == "b00t/4026531836/7";
+        assert_eq!(
+            evaluate(&new, "other", now, &gone),
+            Verdict::Gone {
+                holder: "me".into()
+            }
+        );
+        assert!(matches!(
+            evaluate(&new, "other", now, &alive),
+            Verdict::Held { .. }
+        ));
         assert_eq!(new["metadata"]["name"], "helm-safe-rollback.web");
         assert_eq!(new["spec"]["leaseTransitions"], 0);
     }

@@ -52,6 +52,7 @@ pub fn finish_interrupted(
         report.namespace = Some(namespace.clone());
         report.outcome = Outcome::Succeeded;
         report.stage = "finish";
+        report.warnings.extend(lease_warnings);
         report.warnings.push(format!(
             "nothing to finish: no interrupted run of {namespace}/{}",
             invocation.release

@@ -211,34 +211,76 @@ fn a_lease_left_by_a_killed_run_is_taken_over_once_it_expires(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "lease-expiry");
     s.hanging_release();
-    let mut command =
-        s.safe_rollback_command(&["more", "1", "--wait", "--timeout", "5m", "--output", "json"]);
-    command.env("HELM_SAFE_ROLLBACK_LEASE_SECONDS", "8");
-    let killed = start(command);
+    let killed = start(s.safe_rollback_command(&[
+        "more",
+        "1",
+        "--wait",
+        "--timeout",
+        "5m",
+        "--output",
+        "json",
+    ]));
     s.wait_for_status("more", "pending-rollback");
     wait_until("the run holds the lease", || {
         lease_holder(&s, "more").is_some()
     });
     let holder = lease_holder(&s, "more").unwrap();
     signal_group(&killed, libc::SIGKILL);
-    let killed_at = Instant::now();
     let _ = killed.wait_with_output();
-    // Renewed at most 3 s before the kill: still alive for a while.
-    let early = s.safe_rollback(&["more", "--finish", "--output", "json"]);
+    // On this machine, a holder that is no longer running is known gone: taken over at once.
+    let run = s.safe_rollback(&["more", "--finish", "--output", "json"]);
+    assert_eq!(run.code, 0, "{run}");
     assert!(
-        killed_at.elapsed() < Duration::from_secs(5),
+        strings(&run.json()["warnings"])
+            .iter()
+            .any(|w| w.starts_with("took over the lease")
+                && w.contains(&holder)
+                && w.contains("no longer running on this machine")),
+        "{run}"
+    );
+    assert_eq!(lease_holder(&s, "more"), None, "released at the end");
+
+    // A run killed on another machine leaves the Lease as it last renewed it: it holds until
+    // it expires (8 s here), then is taken over.
+    let renewed = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    let lease = serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": "helm-safe-rollback.more",
+            "annotations": {"helm-safe-rollback/process": "another-boot/4026531836/4242"},
+        },
+        "spec": {
+            "holderIdentity": "ci@runner-elsewhere (pid 4242)",
+            "leaseDurationSeconds": 8,
+            "acquireTime": renewed,
+            "renewTime": renewed,
+        },
+    });
+    let file = s.home.path().join("lease.json");
+    std::fs::write(&file, lease.to_string()).unwrap();
+    s.kubectl(&["create", "-f", &file.display().to_string()]);
+    let written = Instant::now();
+    let early = s.safe_rollback(&["more", "1", "--output", "json"]);
+    assert!(
+        written.elapsed() < Duration::from_secs(6),
         "too slow to test"
     );
     assert_eq!(early.code, 6, "{early}");
-    assert!(early.stderr.contains(&holder), "{early}");
-    std::thread::sleep(Duration::from_secs(9).saturating_sub(killed_at.elapsed()));
+    assert!(
+        early.stderr.contains("ci@runner-elsewhere (pid 4242)"),
+        "{early}"
+    );
+    std::thread::sleep(Duration::from_secs(9).saturating_sub(written.elapsed()));
     let run = s.safe_rollback(&["more", "--finish", "--output", "json"]);
     assert_eq!(run.code, 0, "{run}");
-    let warnings = strings(&run.json()["warnings"]);
     assert!(
-        warnings
+        strings(&run.json()["warnings"])
             .iter()
-            .any(|w| w.starts_with("took over the lease") && w.contains(&holder)),
+            .any(|w| w.starts_with("took over the lease")
+                && w.contains("ci@runner-elsewhere (pid 4242), which stopped renewing it")),
         "{run}"
     );
     assert_eq!(lease_holder(&s, "more"), None, "released at the end");
