@@ -111,7 +111,7 @@ pub fn acquire(
                 let Ok(existing) = serde_json::from_slice::<Value>(&current.body) else {
                     return unavailable("the lease is not JSON");
                 };
-                match evaluate(&existing, me.identity, Timestamp::now(), &gone) {
+                let took_over = match evaluate(&existing, me.identity, Timestamp::now(), &gone) {
                     Verdict::Held {
                         holder,
                         held_for,
@@ -119,26 +119,10 @@ pub fn acquire(
                     } => {
                         return Acquired::Busy(busy_message(&holder, held_for, renewed_ago, &path))
                     }
-                    verdict => {
-                        let body = claim(existing, &me, duration, Timestamp::now());
-                        let took_over = match verdict {
-                            Verdict::Gone { holder } => Some(format!(
-                                "took over the lease of release {release} from {holder}, which is \
-                                 no longer running on this machine"
-                            )),
-                            Verdict::Expired {
-                                holder,
-                                renewed_ago,
-                            } => Some(format!(
-                                "took over the lease of release {release} from {holder}, which \
-                                 stopped renewing it {}s ago (killed?)",
-                                renewed_ago.as_secs()
-                            )),
-                            _ => None,
-                        };
-                        (Request::json(Method::Put, path.clone(), &body), took_over)
-                    }
-                }
+                    verdict => takeover_warning(verdict, release),
+                };
+                let body = claim(existing, &me, duration, Timestamp::now());
+                (Request::json(Method::Put, path.clone(), &body), took_over)
             }
             _ => return unavailable(&http_error(&current)),
         };
@@ -153,6 +137,25 @@ pub fn acquire(
         }
     }
     unavailable("it kept changing while we tried to take it")
+}
+
+/// What to say when we take over a lease someone else held.
+fn takeover_warning(verdict: Verdict, release: &str) -> Option<String> {
+    match verdict {
+        Verdict::Gone { holder } => Some(format!(
+            "took over the lease of release {release} from {holder}, which is no longer running \
+             on this machine"
+        )),
+        Verdict::Expired {
+            holder,
+            renewed_ago,
+        } => Some(format!(
+            "took over the lease of release {release} from {holder}, which stopped renewing it \
+             {}s ago (killed?)",
+            renewed_ago.as_secs()
+        )),
+        Verdict::Free | Verdict::Ours | Verdict::Held { .. } => None,
+    }
 }
 
 fn unavailable(reason: &str) -> Acquired {

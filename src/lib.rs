@@ -11,6 +11,7 @@ pub mod classify;
 pub mod cli;
 pub mod concurrency;
 pub mod delete;
+pub mod exclusion;
 pub mod exec;
 pub mod helm;
 pub mod journal;

@@ -4,12 +4,13 @@
 use std::time::Instant;
 
 use crate::app::{
-    apply, base_report, busy, emit, empty_report, leftover_entry, local_holder, lock,
-    not_attempted, reconciled_entries, take_lease, Locked, Tools, EXIT_CLEANUP_INCOMPLETE,
+    apply, base_report, emit, empty_report, leftover_entry, not_attempted, reconciled_entries,
+    Tools, EXIT_CLEANUP_INCOMPLETE,
 };
 use crate::capture::CaptureError;
 use crate::cli::Invocation;
 use crate::concurrency;
+use crate::exclusion::{busy, local_holder, lock, take_lease, Locked};
 use crate::journal::{self, Attempt, Journal, Record, RollbackRecord, State};
 use crate::lease::Lease;
 use crate::reconcile::{self, Decision};

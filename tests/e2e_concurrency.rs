@@ -14,7 +14,8 @@ use support::{strings, HelmMajor, Run, Scenario};
 for_both_helms!(
     a_native_rollback_during_our_wait_stops_every_delete,
     a_second_run_from_another_machine_backs_off_naming_the_first,
-    a_lease_left_by_a_killed_run_is_taken_over_once_it_expires,
+    a_lease_left_by_a_killed_run_is_taken_over_at_once_on_its_machine,
+    a_lease_left_on_another_machine_is_taken_over_once_it_expires,
     a_user_without_lease_rights_still_rolls_back,
 );
 
@@ -207,9 +208,9 @@ fn a_second_run_from_another_machine_backs_off_naming_the_first(helm: HelmMajor)
     );
 }
 
-fn a_lease_left_by_a_killed_run_is_taken_over_once_it_expires(helm: HelmMajor) {
+fn a_lease_left_by_a_killed_run_is_taken_over_at_once_on_its_machine(helm: HelmMajor) {
     let bed = bed_or_skip!();
-    let s = Scenario::new(bed, helm, "lease-expiry");
+    let s = Scenario::new(bed, helm, "lease-killed");
     s.hanging_release();
     let killed = start(s.safe_rollback_command(&[
         "more",
@@ -239,9 +240,14 @@ fn a_lease_left_by_a_killed_run_is_taken_over_once_it_expires(helm: HelmMajor) {
         "{run}"
     );
     assert_eq!(lease_holder(&s, "more"), None, "released at the end");
+}
 
-    // A run killed on another machine leaves the Lease as it last renewed it: it holds until
-    // it expires (8 s here), then is taken over.
+/// A run killed on another machine leaves the Lease as it last renewed it: it holds until it
+/// expires (8 s here), then is taken over.
+fn a_lease_left_on_another_machine_is_taken_over_once_it_expires(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "lease-expiry");
+    s.hanging_release();
     let renewed = jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
         .to_string();
