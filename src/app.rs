@@ -5,19 +5,23 @@
 //! date between them, and maps the result to an exit code.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use crate::capture::{self, CaptureError, Snapshot};
 use crate::classify::{self, Class, Finding};
 use crate::cli::{self, Invocation, OutputFormat};
+use crate::concurrency;
+use crate::delete;
+use crate::exclusion::{busy, local_holder, lock, take_lease, Locked};
 use crate::exec::{self, Echo, Output};
 use crate::helm::Helm;
 use crate::journal::{self, Action, Attempt, Journal, Record, RollbackRecord, State};
 use crate::kubectl::{self, Kubectl};
+use crate::lease::Lease;
 use crate::model::LiveObject;
 use crate::preflight::{self, Allowances, Findings};
-use crate::reconcile::{self, Decision, Plan};
+use crate::reconcile::{self, Decision, Leftover, Plan};
 use crate::report::{self, LeftoverEntry, Outcome, ReconciledEntry, Report};
 use crate::resume;
 use crate::verify;
@@ -94,6 +98,8 @@ struct Session<'a> {
     /// The revisions our newest completed run created, and its journal (see preflight's
     /// pending check).
     left_by_us: Option<(std::ops::RangeInclusive<u64>, String)>,
+    /// `None` when Leases cannot be used here (a warning said so).
+    lease: Option<Lease>,
     _lock: journal::ReleaseLock,
 }
 
@@ -126,9 +132,11 @@ impl<'a> Session<'a> {
         };
         let (dir, lock) = match lock(invocation, env, &snapshot.release.namespace) {
             Ok(Locked::Held(dir, lock)) => (dir, lock),
-            Ok(Locked::Busy(path)) => return Err(busy(invocation, &path)),
+            Ok(Locked::Busy(path)) => return Err(busy(invocation, &local_holder(&path))),
             Err(error) => return Err(not_attempted(invocation, journal_failure(error), started)),
         };
+        let (lease, lease_warnings) =
+            take_lease(invocation, env, tools, &snapshot.release.namespace)?;
         let interrupted =
             journal::unfinished(&dir, &snapshot.release.namespace, &snapshot.release.name)
                 .unwrap_or_default();
@@ -149,6 +157,7 @@ impl<'a> Session<'a> {
         }
         let mut report = base_report(invocation, &snapshot);
         report.journal = Some(journal.path.display().to_string());
+        report.warnings.extend(lease_warnings);
         for earlier in &interrupted {
             report.warnings.push(format!(
                 "an earlier run (pid {}) did not finish: its journal is {}; run `{}` to reconcile what it left",
@@ -166,6 +175,7 @@ impl<'a> Session<'a> {
             record,
             report,
             left_by_us,
+            lease,
             _lock: lock,
         };
         Ok((session, captured.dry_run))
@@ -238,23 +248,49 @@ impl<'a> Session<'a> {
     }
 
     /// Removes earlier attempts' leftovers so helm can create them cleanly; from here on the
-    /// pre-state is the cluster without them.
+    /// pre-state is the cluster without them. Only if nobody else wrote the release since we
+    /// captured it (`concurrency`).
     fn remove_orphans(&mut self, orphans: &[LiveObject]) -> Option<i32> {
-        let objects: Vec<&LiveObject> = orphans.iter().collect();
-        let actions = delete_and_verify(
-            &objects,
+        let mut plan = Plan {
+            leftovers: orphans
+                .iter()
+                .map(|o| Leftover {
+                    object: o.clone(),
+                    decision: Decision::Delete,
+                })
+                .collect(),
+            spared: Vec::new(),
+        };
+        concurrency::protect(
+            &self.tools.helm,
+            &self.snapshot,
+            0,
+            self.lease_lost(),
+            &mut plan,
+            &mut self.report,
+        );
+        let actions = apply(
+            &plan,
             "delete-orphan",
             &self.tools.kubectl,
             &self.snapshot,
+            delete::wait_bound(&self.invocation.rollback),
         );
-        let failed = actions.iter().any(|a| a.result != "deleted");
+        let failed = actions.len() < orphans.len() || actions.iter().any(|a| !a.result.complete());
+        let removed: Vec<&str> = actions
+            .iter()
+            .filter(|a| a.result.complete())
+            .map(|a| a.uid.as_str())
+            .collect();
         self.snapshot
             .live
-            .retain(|l| !orphans.iter().any(|o| o.uid == l.uid));
+            .retain(|l| !removed.contains(&l.uid.as_str()));
         self.record.snapshot.live = self.snapshot.live.clone();
         self.report.reconciled.extend(reconciled_entries(&actions));
+        self.report
+            .orphans
+            .retain(|o| !removed.contains(&o.uid.as_str()));
         self.record.actions.extend(actions);
-        self.report.orphans.clear();
         if failed {
             self.report.primary_errors.push(
                 "could not remove the leftovers of an earlier attempt; helm was not run".into(),
@@ -264,6 +300,10 @@ impl<'a> Session<'a> {
         }
         self.write_journal();
         None
+    }
+
+    fn lease_lost(&self) -> bool {
+        self.lease.as_ref().is_some_and(Lease::lost)
     }
 
     /// Steps 3–5: run the native rollback, classify, reconcile; again while the failure was
@@ -296,7 +336,7 @@ impl<'a> Session<'a> {
                     .record
                     .attempts
                     .last()
-                    .is_some_and(|a| a.actions.iter().any(|a| a.result != "deleted"));
+                    .is_some_and(|a| a.actions.iter().any(|a| !a.result.complete()));
                 merge_attempt(&mut self.report, attempt_report);
                 self.report.outcome = Outcome::Failed;
                 let exit_code = if cleanup_failed {
@@ -380,7 +420,6 @@ impl<'a> Session<'a> {
     /// cluster is back to its pre-state (the condition for a retry).
     fn reconcile_attempt(&mut self, attempt_report: &mut Report) -> bool {
         let snapshot = &self.snapshot;
-        let attempt = self.record.attempts.last_mut().expect("an attempt ran");
         let after = match self
             .tools
             .kubectl
@@ -398,7 +437,7 @@ impl<'a> Session<'a> {
                 return false;
             }
         };
-        let plan = reconcile::plan(&reconcile::Inputs {
+        let mut plan = reconcile::plan(&reconcile::Inputs {
             release: &snapshot.release,
             target: &snapshot.target,
             before: &snapshot.live,
@@ -406,8 +445,24 @@ impl<'a> Session<'a> {
             cleanup_requested: self.invocation.rollback.cleanup_on_fail
                 && !self.invocation.own.no_reconcile,
         });
-        attempt.actions = apply(&plan, &self.tools.kubectl, snapshot);
-        let cleanup_failed = attempt.actions.iter().any(|a| a.result != "deleted");
+        let lease_lost = self.lease.as_ref().is_some_and(Lease::lost);
+        concurrency::protect(
+            &self.tools.helm,
+            snapshot,
+            self.record.attempts.len(),
+            lease_lost,
+            &mut plan,
+            attempt_report,
+        );
+        let attempt = self.record.attempts.last_mut().expect("an attempt ran");
+        attempt.actions = apply(
+            &plan,
+            "delete",
+            &self.tools.kubectl,
+            snapshot,
+            delete::wait_bound(&self.invocation.rollback),
+        );
+        let cleanup_failed = attempt.actions.iter().any(|a| !a.result.complete());
         let back_to_pre_state = !cleanup_failed
             && plan
                 .leftovers
@@ -517,6 +572,9 @@ fn merge_attempt(report: &mut Report, attempt: Report) {
     report.lock_errors = attempt.lock_errors;
     report.warnings.extend(attempt.warnings);
     report.leftovers = attempt.leftovers;
+    report
+        .concurrent_revisions
+        .extend(attempt.concurrent_revisions);
 }
 
 /// A dry-run rollback changes nothing, so there is nothing to verify.
@@ -592,48 +650,6 @@ fn preflight_findings(
     }
 }
 
-pub(crate) enum Locked {
-    Held(PathBuf, journal::ReleaseLock),
-    /// Another run holds the lock at this path.
-    Busy(PathBuf),
-}
-
-/// One run per release at a time: the journal directory doubles as the lock's home.
-pub(crate) fn lock(
-    invocation: &Invocation,
-    env: &dyn Fn(&str) -> Option<String>,
-    namespace: &str,
-) -> anyhow::Result<Locked> {
-    let dir = match &invocation.own.journal_dir {
-        Some(dir) => dir.clone(),
-        None => journal::default_dir(env)?,
-    };
-    Ok(
-        match journal::lock_release(&dir, namespace, &invocation.release)? {
-            Some(lock) => Locked::Held(dir, lock),
-            None => Locked::Busy(dir.join(namespace).join(&invocation.release).join(".lock")),
-        },
-    )
-}
-
-pub(crate) fn busy(invocation: &Invocation, lock: &Path) -> i32 {
-    let message = format!(
-        "another helm safe-rollback is working on release {} right now (lock {}); nothing was changed",
-        invocation.release,
-        lock.display()
-    );
-    if invocation.own.output == OutputFormat::Json {
-        let report = Report {
-            exit_code: EXIT_BUSY,
-            lock_errors: vec![message.clone()],
-            ..empty_report(invocation)
-        };
-        println!("{}", report::render_json(&report));
-    }
-    eprintln!("Error: {message}");
-    EXIT_BUSY
-}
-
 /// The command that completes this run from its journal: the same release, namespace, cluster
 /// (context and kubeconfig, never a credential) and journal directory.
 fn finish_command(invocation: &Invocation, namespace: &str) -> String {
@@ -698,61 +714,28 @@ fn open_journal(
     Ok((journal, record))
 }
 
-/// Deletes what the plan says may be deleted.
-pub(crate) fn apply(plan: &Plan, kubectl: &Kubectl, snapshot: &Snapshot) -> Vec<Action> {
+/// Deletes what the plan says may be deleted (`action` names why, in the journal and report),
+/// waiting up to `wait` for it to go.
+pub(crate) fn apply(
+    plan: &Plan,
+    action: &str,
+    kubectl: &Kubectl,
+    snapshot: &Snapshot,
+    wait: std::time::Duration,
+) -> Vec<Action> {
     let to_delete: Vec<&LiveObject> = plan
         .leftovers
         .iter()
         .filter(|l| l.decision == Decision::Delete)
         .map(|l| &l.object)
         .collect();
-    delete_and_verify(&to_delete, "delete", kubectl, snapshot)
-}
-
-/// Deletes each object, then re-reads them all at once to check each is really gone.
-fn delete_and_verify(
-    objects: &[&LiveObject],
-    action: &str,
-    kubectl: &Kubectl,
-    snapshot: &Snapshot,
-) -> Vec<Action> {
-    if objects.is_empty() {
-        return Vec::new();
-    }
-    let mut results: Vec<String> = objects
-        .iter()
-        .map(|object| match kubectl.delete(object) {
-            Ok(()) => "deleted".to_string(),
-            Err(error) => format!("failed: {error}"),
-        })
-        .collect();
-    let refs: Vec<_> = objects.iter().map(|o| o.as_ref()).collect();
-    match kubectl.identities(&refs, &snapshot.release.namespace) {
-        Ok(still_there) => {
-            for (object, result) in objects.iter().zip(results.iter_mut()) {
-                if still_there.iter().any(|o| o.uid == object.uid) && result == "deleted" {
-                    *result = "failed: still present after delete".into();
-                }
-            }
-        }
-        Err(error) => {
-            for result in results.iter_mut().filter(|r| *r == "deleted") {
-                *result = format!("unverified: {error}");
-            }
-        }
-    }
-    objects
-        .iter()
-        .zip(results)
-        .map(|(object, result)| Action {
-            kind: object.kind.clone(),
-            namespace: object.namespace.clone(),
-            name: object.name.clone(),
-            uid: object.uid.clone(),
-            action: action.into(),
-            result,
-        })
-        .collect()
+    delete::delete_all(
+        &to_delete,
+        action,
+        kubectl,
+        &snapshot.release.namespace,
+        wait,
+    )
 }
 
 fn exec_status(output: &Output) -> String {
@@ -888,6 +871,7 @@ pub(crate) fn empty_report(invocation: &Invocation) -> Report {
         drifted: Vec::new(),
         verified: None,
         verify_error: None,
+        concurrent_revisions: Vec::new(),
         finish_command: None,
         attempts: 0,
         journal: None,

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::capture::Snapshot;
 use crate::classify::Finding;
+use crate::delete::ActionResult;
 use crate::model::LiveObject;
 use crate::preflight::Findings;
 use crate::reconcile::Plan;
@@ -52,7 +53,9 @@ pub struct Action {
     pub name: String,
     pub uid: String,
     pub action: String,
-    pub result: String,
+    /// `"result": "deleted"`, or another outcome with its details beside it.
+    #[serde(flatten)]
+    pub result: ActionResult,
 }
 
 #[derive(Debug, Serialize)]
@@ -137,6 +140,9 @@ pub struct Unfinished {
     pub pid: u32,
     pub helm_args: Vec<String>,
     pub snapshot: Snapshot,
+    /// The rollbacks it recorded (counted only: see `concurrency::assess`).
+    #[serde(default)]
+    pub attempts: Vec<serde::de::IgnoredAny>,
 }
 
 /// Journals of this release still in state `captured`. Called with the release lock held, so

@@ -2,13 +2,13 @@
 //! verification reads, deleting leftovers.
 //!
 //! Reads and dry runs go to the API server through one `kubectl proxy` per run (see
-//! `kube_api`): many requests at once, and nothing per object on our side but JSON. Deleting and
-//! the `kubectl diff` fallback run kubectl itself. Identities deserialise only metadata, so a
+//! `kube_api`): many requests at once, and nothing per object on our side but JSON (deletes too,
+//! see `delete`). The `kubectl diff` fallback runs kubectl itself. Identities deserialise only metadata, so a
 //! Secret's data is dropped by the parser and never held in our types.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::de::DeserializeOwned;
@@ -45,7 +45,8 @@ pub struct Kubectl {
     /// Connection flags (context, kubeconfig, server, credentials), as kubectl spells them.
     pub connection_args: Vec<String>,
     /// Started on first use; an error is kept and reported by every request.
-    proxy: OnceLock<std::result::Result<Proxy, String>>,
+    /// Shared with the Lease's renewal thread (see `lease`).
+    proxy: OnceLock<std::result::Result<Arc<Proxy>, String>>,
     /// apiVersion → the resources it serves (empty: not served).
     discovery: Mutex<HashMap<String, Vec<ApiResource>>>,
     /// Held while discovering, so that capture's two threads (identities and dry run), which
@@ -99,13 +100,33 @@ impl Kubectl {
         let _ = self.proxy();
     }
 
-    fn proxy(&self) -> Result<&Proxy> {
+    pub(crate) fn proxy(&self) -> Result<&Arc<Proxy>> {
         self.proxy
             .get_or_init(|| {
-                Proxy::start(&self.bin, &self.connection_args).map_err(|e| format!("{e:#}"))
+                Proxy::start(&self.bin, &self.connection_args)
+                    .map(Arc::new)
+                    .map_err(|e| format!("{e:#}"))
             })
             .as_ref()
             .map_err(|e| anyhow!("{e}"))
+    }
+
+    /// The URL path of one object, or `None` when the server does not serve its kind (so it
+    /// cannot exist).
+    pub(crate) fn object_path(
+        &self,
+        object: &ObjectRef,
+        release_namespace: &str,
+    ) -> Result<Option<String>> {
+        self.discover(std::iter::once(object.api_version.as_str()))?;
+        let Some(resource) = self.resource(&object.api_version, &object.kind) else {
+            return Ok(None);
+        };
+        let namespace = resource
+            .namespaced
+            .then(|| object.namespace_or(release_namespace));
+        let collection = collection_path(&object.api_version, &resource, namespace)?;
+        Ok(Some(format!("{collection}/{}", segment(&object.name)?)))
     }
 
     /// The live identity of every object that exists; absent objects are simply not returned.
@@ -135,7 +156,11 @@ impl Kubectl {
 
     /// Reads the objects that exist, all kinds at once: by name when a kind has few objects, else
     /// one LIST (paged) of the kind, filtered here.
-    fn read<T: Item>(&self, objects: &[ObjectRef], release_namespace: &str) -> Result<Vec<T>> {
+    pub(crate) fn read<T: Item>(
+        &self,
+        objects: &[ObjectRef],
+        release_namespace: &str,
+    ) -> Result<Vec<T>> {
         let proxy = self.proxy()?;
         self.discover(objects.iter().map(|o| o.api_version.as_str()))?;
         let mut groups: BTreeMap<(String, String, Option<String>), Vec<&ObjectRef>> =
@@ -366,18 +391,6 @@ impl Kubectl {
         }
         Ok(result)
     }
-
-    /// Deletes one object. The caller has just re-read its uid; see `reconcile` for why this
-    /// check-then-delete is the contract.
-    pub fn delete(&self, object: &LiveObject) -> Result<()> {
-        let mut args = vec!["delete".to_string(), object.as_ref().kubectl_arg()];
-        if let Some(ns) = &object.namespace {
-            args.push(format!("--namespace={ns}"));
-        }
-        args.push("--wait=true".into());
-        self.call("delete", args)?;
-        Ok(())
-    }
 }
 
 /// The context, server and namespace from `kubectl config view --minify -o json`. `--server`
@@ -483,7 +496,7 @@ impl Read {
 }
 
 /// What we deserialise an object into: its identity alone, or all of it.
-trait Item: DeserializeOwned {
+pub(crate) trait Item: DeserializeOwned {
     fn name(&self) -> &str;
     /// A LIST's items carry no apiVersion or kind; the request says what they are.
     fn fill(&mut self, api_version: &str, kind: &str);

@@ -101,7 +101,10 @@ fn same_identity(a: &LiveObject, b: &LiveObject) -> bool {
             == b.api_version.rsplit_once('/').map(|(g, _)| g)
 }
 
-/// The command a user can run to remove a leftover by hand.
+/// The command a user can run to remove a leftover by hand, on the same cluster as we reached
+/// (context, kubeconfig, server, impersonation, CA). It is printed, journaled and pasted into
+/// tickets, so it never carries a credential: a token (`--kube-token`, `HELM_KUBETOKEN`) becomes
+/// `--token=$HELM_KUBETOKEN`, the variable helm itself reads it from, for the user to supply.
 pub fn delete_command(object: &LiveObject, kubectl_globals: &[String]) -> String {
     let mut words = vec!["kubectl".to_string(), "delete".to_string()];
     words.push(object.as_ref().kubectl_arg());
@@ -109,8 +112,34 @@ pub fn delete_command(object: &LiveObject, kubectl_globals: &[String]) -> String
         words.push("--namespace".into());
         words.push(ns.clone());
     }
-    words.extend(kubectl_globals.iter().cloned());
+    words.extend(without_credentials(kubectl_globals));
     words.join(" ")
+}
+
+/// kubectl's credential flags; their values never leave this process.
+const CREDENTIAL_FLAGS: &[&str] = &["--token", "--password", "--username"];
+
+/// Connection flags with every credential replaced by a shell variable to supply it from.
+fn without_credentials(args: &[String]) -> Vec<String> {
+    let placeholder = |flag: &str| match flag {
+        "--token" => "--token=$HELM_KUBETOKEN".to_string(),
+        other => format!("{other}=${}", other.trim_start_matches("--").to_uppercase()),
+    };
+    let mut out = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let flag = arg.split('=').next().unwrap_or_default();
+        if !CREDENTIAL_FLAGS.contains(&flag) {
+            out.push(arg.clone());
+            continue;
+        }
+        if !arg.contains('=') {
+            // `--token VALUE`: the value is the next word.
+            iter.next();
+        }
+        out.push(placeholder(flag));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -211,6 +240,38 @@ mod tests {
         let stray = live("Secret", "unrelated", "u-x", Some("seed"));
         let plan = run(&[], &[stray], true);
         assert_eq!(plan, Plan::default());
+    }
+
+    /// Defect 5: `--kube-token` reached the printed command. The settings are what
+    /// `KubeSettings::kubectl_args` makes of `--kube-context --kubeconfig --kube-token
+    /// --kube-as-user`.
+    #[test]
+    fn the_delete_command_never_carries_a_credential() {
+        let svc = live("Service", "seed-standby", "u", Some("seed"));
+        let settings = crate::cli::KubeSettings {
+            kube_context: Some("prod".into()),
+            kubeconfig: Some("/home/ci/kubeconfig".into()),
+            kube_token: Some("s3cr3t-t0ken".into()),
+            kube_as_user: Some("deployer".into()),
+            ..Default::default()
+        };
+        let command = delete_command(&svc, &settings.kubectl_args());
+        assert_eq!(
+            command,
+            "kubectl delete service/seed-standby --namespace default --context=prod \
+             --kubeconfig=/home/ci/kubeconfig --token=$HELM_KUBETOKEN --as=deployer"
+        );
+        let spaced = [
+            "--token".to_string(),
+            "s3cr3t-t0ken".into(),
+            "--password=pw".into(),
+        ];
+        let command = delete_command(&svc, &spaced);
+        assert!(
+            !command.contains("s3cr3t") && !command.contains("pw "),
+            "{command}"
+        );
+        assert!(command.ends_with("--token=$HELM_KUBETOKEN --password=$PASSWORD"));
     }
 
     #[test]

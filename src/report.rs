@@ -7,6 +7,8 @@ use colored::Colorize;
 use serde::Serialize;
 
 use crate::classify::{Class, Finding};
+use crate::concurrency::ConcurrentRevision;
+use crate::delete::ActionResult;
 use crate::preflight::Forecast;
 use crate::verify::Drift;
 
@@ -40,7 +42,8 @@ pub struct ReconciledEntry {
     pub name: String,
     pub uid: String,
     pub action: String,
-    pub result: String,
+    #[serde(flatten)]
+    pub result: ActionResult,
 }
 
 /// The JSON document of `--output json`; its fields are a public contract (see the README).
@@ -79,6 +82,8 @@ pub struct Report {
     pub verified: Option<bool>,
     /// Why the live objects could not be checked (`verified: false`).
     pub verify_error: Option<String>,
+    /// Revisions another writer made while we ran; when set, nothing was deleted (issue 17).
+    pub concurrent_revisions: Vec<ConcurrentRevision>,
     /// Set when the reconcile could not be done (the cluster stopped answering): the command that
     /// finishes it from the journal once the cluster is back.
     pub finish_command: Option<String>,
@@ -321,6 +326,7 @@ mod tests {
             drifted: vec![],
             verified: None,
             verify_error: None,
+            concurrent_revisions: vec![],
             finish_command: None,
             journal: Some("/state/j.json".into()),
             duration_ms: 12,

@@ -4,13 +4,16 @@
 use std::time::Instant;
 
 use crate::app::{
-    apply, base_report, busy, emit, empty_report, leftover_entry, lock, not_attempted,
-    reconciled_entries, Locked, Tools, EXIT_CLEANUP_INCOMPLETE,
+    apply, base_report, emit, empty_report, leftover_entry, not_attempted, reconciled_entries,
+    Tools, EXIT_CLEANUP_INCOMPLETE,
 };
 use crate::capture::CaptureError;
 use crate::cli::Invocation;
+use crate::concurrency;
+use crate::exclusion::{busy, local_holder, lock, take_lease, Locked};
 use crate::helm_flags;
 use crate::journal::{self, Attempt, Journal, Record, RollbackRecord, State};
+use crate::lease::Lease;
 use crate::reconcile::{self, Decision};
 use crate::report::Outcome;
 
@@ -38,8 +41,12 @@ pub fn finish_interrupted(
         .unwrap_or_else(|| "default".into());
     let (dir, _lock) = match lock(invocation, env, &namespace) {
         Ok(Locked::Held(dir, lock)) => (dir, lock),
-        Ok(Locked::Busy(path)) => return busy(invocation, &path),
+        Ok(Locked::Busy(path)) => return busy(invocation, &local_holder(&path)),
         Err(error) => return not_attempted(invocation, failure("journal", error), started),
+    };
+    let (lease, lease_warnings) = match take_lease(invocation, env, tools, &namespace) {
+        Ok(taken) => taken,
+        Err(exit_code) => return exit_code,
     };
     // Finishing writes journals: a signal must no longer cut that short.
     crate::exec::survive_signals();
@@ -52,6 +59,7 @@ pub fn finish_interrupted(
         report.namespace = Some(namespace.clone());
         report.outcome = Outcome::Succeeded;
         report.stage = "finish";
+        report.warnings.extend(lease_warnings);
         report.warnings.push(format!(
             "nothing to finish: no interrupted run of {namespace}/{}",
             invocation.release
@@ -80,6 +88,7 @@ pub fn finish_interrupted(
     let mut exit_code = 0;
     let mut report = base_report(invocation, &last.snapshot);
     report.stage = "finish";
+    report.warnings.extend(lease_warnings);
     for earlier in &interrupted {
         let snapshot = &earlier.snapshot;
         let newest = history.iter().max_by_key(|r| r.revision);
@@ -111,15 +120,27 @@ pub fn finish_interrupted(
                 .is_ok_and(|flags| flags.cleanup_on_fail);
             let cleanup = (invocation.rollback.cleanup_on_fail || cleanup_asked_then)
                 && !invocation.own.no_reconcile;
-            let plan = reconcile::plan(&reconcile::Inputs {
+            let mut plan = reconcile::plan(&reconcile::Inputs {
                 release: &snapshot.release,
                 target: &snapshot.target,
                 before: &snapshot.live,
                 after: &after,
                 cleanup_requested: cleanup,
             });
-            let actions = apply(&plan, &tools.kubectl, snapshot);
-            if actions.iter().any(|a| a.result != "deleted") {
+            // The dead run's rollbacks: those it recorded, and one it may have been running.
+            let its_revisions = earlier.attempts.len() + 1;
+            let lease_lost = lease.as_ref().is_some_and(Lease::lost);
+            concurrency::protect(
+                &tools.helm,
+                snapshot,
+                its_revisions,
+                lease_lost,
+                &mut plan,
+                &mut report,
+            );
+            let wait = crate::delete::wait_bound(&invocation.rollback);
+            let actions = apply(&plan, "delete", &tools.kubectl, snapshot, wait);
+            if actions.iter().any(|a| !a.result.complete()) {
                 exit_code = EXIT_CLEANUP_INCOMPLETE;
             }
             report.leftovers.extend(

@@ -1,0 +1,92 @@
+//! One run per release at a time: this machine's lock (`journal::lock_release`) and the
+//! release's Lease on the cluster (`lease`), and the exit code 6 a second run gets.
+
+use std::path::{Path, PathBuf};
+
+use crate::app::{empty_report, Tools, EXIT_BUSY};
+use crate::cli::{Invocation, OutputFormat};
+use crate::journal;
+use crate::lease::{self, Lease};
+use crate::report::{self, Report};
+
+pub(crate) enum Locked {
+    Held(PathBuf, journal::ReleaseLock),
+    /// Another run holds the lock at this path.
+    Busy(PathBuf),
+}
+
+/// One run per release at a time: the journal directory doubles as the lock's home.
+pub(crate) fn lock(
+    invocation: &Invocation,
+    env: &dyn Fn(&str) -> Option<String>,
+    namespace: &str,
+) -> anyhow::Result<Locked> {
+    let dir = match &invocation.own.journal_dir {
+        Some(dir) => dir.clone(),
+        None => journal::default_dir(env)?,
+    };
+    Ok(
+        match journal::lock_release(&dir, namespace, &invocation.release)? {
+            Some(lock) => Locked::Held(dir, lock),
+            None => Locked::Busy(dir.join(namespace).join(&invocation.release).join(".lock")),
+        },
+    )
+}
+
+/// Who holds this machine's lock, for [`busy`].
+pub(crate) fn local_holder(lock: &Path) -> String {
+    format!("on this machine, lock {}", lock.display())
+}
+
+/// Another run holds the release: exit 6, naming the holder.
+pub(crate) fn busy(invocation: &Invocation, holder: &str) -> i32 {
+    let message = format!(
+        "another helm safe-rollback is working on release {} right now ({holder}); nothing was \
+         changed",
+        invocation.release,
+    );
+    if invocation.own.output == OutputFormat::Json {
+        let report = Report {
+            exit_code: EXIT_BUSY,
+            lock_errors: vec![message.clone()],
+            ..empty_report(invocation)
+        };
+        println!("{}", report::render_json(&report));
+    }
+    eprintln!("Error: {message}");
+    EXIT_BUSY
+}
+
+/// Takes the release's Lease (see `lease`): `Err(exit code)` when another run holds it; the
+/// warnings say when we took over an expired one or could not use Leases at all.
+pub(crate) fn take_lease(
+    invocation: &Invocation,
+    env: &dyn Fn(&str) -> Option<String>,
+    tools: &Tools,
+    namespace: &str,
+) -> Result<(Option<Lease>, Vec<String>), i32> {
+    let proxy = match tools.kubectl.proxy() {
+        Ok(proxy) => proxy,
+        Err(error) => {
+            return Ok((
+                None,
+                vec![format!("could not take this release's Lease ({error:#})")],
+            ))
+        }
+    };
+    let me = lease::identity(env);
+    match lease::acquire(
+        proxy,
+        namespace,
+        &invocation.release,
+        &me,
+        lease::duration(env),
+    ) {
+        lease::Acquired::Held(lease) => {
+            let warnings = lease.took_over.iter().cloned().collect();
+            Ok((Some(lease), warnings))
+        }
+        lease::Acquired::Busy(holder) => Err(busy(invocation, &holder)),
+        lease::Acquired::Unavailable(warning) => Ok((None, vec![warning])),
+    }
+}
