@@ -140,7 +140,9 @@ pub fn capture(program: &Path, args: &[String]) -> Result<Output> {
 pub fn capture_with_input(program: &Path, args: &[String], input: Option<&[u8]>) -> Result<Output> {
     SPAWNED.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
-    let mut command = duct::cmd(program, args);
+    // A bare name (`kubectl`) must be looked up in PATH as a shell would; duct resolves a `Path`
+    // with one component against the current directory instead, so hand it the name as a string.
+    let mut command = duct::cmd(program.as_os_str(), args);
     for (key, value) in lean_go_runtime() {
         command = command.env(key, value);
     }
