@@ -139,7 +139,8 @@ step="verify"
 "$BIN/helm3" version --short >&2
 "$BIN/helm4" version --short >&2
 "$BIN/kubectl" version --client >&2
-"$BIN/etcd" --version | head -n 1 >&2
+# sed, not head: head exits early and etcd's SIGPIPE fails the step under pipefail.
+"$BIN/etcd" --version | sed -n 1p >&2
 "$BIN/kube-apiserver" --version >&2
 all_present
 say "provisioned in $CACHE"

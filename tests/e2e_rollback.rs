@@ -203,7 +203,7 @@ fn unknown_release_and_revision_change_nothing(helm: HelmMajor) {
 
     let run = s.safe_rollback(&["nosuchrelease", "1"]);
     assert_eq!(run.code, 3, "{run}");
-    assert_eq!(run.stderr.lines().count(), 1, "one line:\n{run}");
+    assert_eq!(run.plugin_stderr_lines().len(), 1, "one line:\n{run}");
     assert!(run.stderr.contains("release: not found"), "{run}");
 
     let run = s.safe_rollback(&[&release, "99", "--output", "json"]);
