@@ -1,7 +1,9 @@
-//! The plugin as users install it: `helm plugin install <this checkout>` with real helm 3 and
-//! helm 4 (each with its own HELM_DATA_HOME/HELM_CONFIG_HOME/HELM_CACHE_HOME), then
-//! `helm safe-rollback --help`, and a real rollback through helm, so that the flags helm takes
-//! for itself (`-n`) reach us through its environment.
+//! The plugin as users install it: `helm plugin install <dir>` with real helm 3 and helm 4
+//! (each with its own HELM_DATA_HOME/HELM_CONFIG_HOME/HELM_CACHE_HOME), then
+//! `helm safe-rollback --help`, and a real rollback through helm with helm's own flags placed
+//! before the plugin's name (`helm -n NS safe-rollback …`), so that they reach us only through
+//! helm's environment. Every other e2e test runs the installed plugin too (tests/support), with
+//! the flags after the plugin's name.
 
 mod support;
 
@@ -12,40 +14,24 @@ for_both_helms!(helm_plugin_install_then_safe_rollback_runs);
 fn helm_plugin_install_then_safe_rollback_runs(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "plugin");
-    let repo = env!("CARGO_MANIFEST_DIR");
-    // The install hook would otherwise build a release binary; the test's own build is the same
-    // code (install.sh documents HSR_PREBUILT_BINARY).
-    let install = Run::from(
-        s.helm_command(&["plugin", "install", repo])
-            .env(
-                "HSR_PREBUILT_BINARY",
-                env!("CARGO_BIN_EXE_helm-safe-rollback"),
-            )
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(install.code, 0, "{install}");
-    assert!(
-        install.stdout.contains("Installed plugin: safe-rollback"),
-        "{install}"
-    );
+    // Installs a copy of plugin.yaml and install.sh, and asserts helm said it installed it.
+    s.install_plugin();
 
     let list = s.helm(&["plugin", "list"]).ok();
     assert!(list.stdout.contains("safe-rollback"), "{list}");
 
-    let help = s.helm(&["safe-rollback", "--help"]).ok();
+    let help = Run::from(s.plugin_command(&["--help"]).output().unwrap()).ok();
     assert!(
         help.stdout
             .contains("helm safe-rollback RELEASE [REVISION]"),
         "{help}"
     );
 
-    // A real rollback through helm: `-n` is helm's, passed to us as HELM_NAMESPACE; HELM_BIN
-    // tells us which helm we run under.
+    // `-n` before the plugin's name is helm's alone: it reaches us as HELM_NAMESPACE; helm
+    // found on PATH tells us which helm we run under through HELM_BIN.
     s.seed_release("seed", false);
-    let journal_dir = s.journal_dir();
-    let mut command = std::process::Command::new(s.helm_bin());
-    s.env(&mut command);
+    let mut command = std::process::Command::new(support::USER_HELM);
+    s.user_env(&mut command);
     command.args([
         "-n",
         &s.namespace,
@@ -57,8 +43,7 @@ fn helm_plugin_install_then_safe_rollback_runs(helm: HelmMajor) {
     ]);
     let run = Run::from(
         command
-            .env("KUBECTL", &s.bed.kubectl)
-            .env("HELM_SAFE_ROLLBACK_JOURNAL_DIR", &journal_dir)
+            .env("HELM_SAFE_ROLLBACK_JOURNAL_DIR", s.journal_dir())
             .output()
             .unwrap(),
     );
@@ -75,4 +60,5 @@ fn helm_plugin_install_then_safe_rollback_runs(helm: HelmMajor) {
         s.uid("service/seed-standby").is_some(),
         "rolled back to revision 1"
     );
+    assert_eq!(s.journals().len(), 1, "the journal went where the env said");
 }

@@ -203,7 +203,7 @@ fn unknown_release_and_revision_change_nothing(helm: HelmMajor) {
 
     let run = s.safe_rollback(&["nosuchrelease", "1"]);
     assert_eq!(run.code, 3, "{run}");
-    assert_eq!(run.stderr.lines().count(), 1, "one line:\n{run}");
+    assert_eq!(run.plugin_stderr_lines().len(), 1, "one line:\n{run}");
     assert!(run.stderr.contains("release: not found"), "{run}");
 
     let run = s.safe_rollback(&[&release, "99", "--output", "json"]);
@@ -260,12 +260,8 @@ fn helm_is_asked_its_version_once_per_binary(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "versioncache");
     s.seed_release("vc", false);
-    let binary = s
-        .helm_bin()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .to_string();
+    // Through the plugin, helm names itself in HELM_BIN as the user called it.
+    let binary = support::USER_HELM;
     let processes = |run: &support::Run| -> usize {
         let line = run
             .stderr

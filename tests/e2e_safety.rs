@@ -19,7 +19,8 @@ for_both_helms!(
 fn start_hanging_rollback(s: &Scenario, extra: &[&str]) -> Child {
     let mut args = vec!["more", "1", "--wait", "--timeout", "5m", "--output", "json"];
     args.extend_from_slice(extra);
-    let mut command = s.safe_rollback_command(&args);
+    // Run directly, not through helm: the tests signal this pid, and it must be ours.
+    let mut command = s.safe_rollback_direct_command(&args);
     command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -139,7 +140,7 @@ fn a_second_run_on_the_same_release_backs_off(helm: HelmMajor) {
     let versions_before = versions(&s);
     let second = s.safe_rollback(&["more", "2", "--cleanup-on-fail"]);
     assert_eq!(second.code, 6, "{second}");
-    assert_eq!(second.stderr.lines().count(), 1, "{second}");
+    assert_eq!(second.plugin_stderr_lines().len(), 1, "{second}");
     assert!(second
         .stderr
         .contains("another helm safe-rollback is working on release more"));
@@ -266,26 +267,25 @@ fn bad_input_is_one_line_and_changes_nothing(helm: HelmMajor) {
         }
         let run = Run::from(command.output().unwrap());
         assert_eq!(run.code, code, "{args:?}:\n{run}");
-        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: one line\n{run}");
+        assert_eq!(
+            run.plugin_stderr_lines().len(),
+            1,
+            "{args:?}: one line\n{run}"
+        );
         assert!(run.stderr.contains(expected), "{args:?}: {expected}\n{run}");
     }
     // A namespace that does not exist (the scenario's helper would add its own -n).
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_helm-safe-rollback"));
-    s.env(&mut command);
-    command
-        .env("HELM_BIN", s.helm_bin())
-        .env("KUBECTL", &s.bed.kubectl)
-        .args([
-            "seed",
-            "1",
-            "--namespace",
-            "no-such-namespace",
-            "--journal-dir",
-        ])
-        .arg(s.journal_dir());
+    let mut command = s.plugin_command(&[
+        "seed",
+        "1",
+        "--namespace",
+        "no-such-namespace",
+        "--journal-dir",
+    ]);
+    command.arg(s.journal_dir());
     let run = Run::from(command.output().unwrap());
     assert_eq!(run.code, 3, "{run}");
-    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert_eq!(run.plugin_stderr_lines().len(), 1, "{run}");
     assert!(run.stderr.contains("release: not found"), "{run}");
 
     assert_eq!(history(), before, "no rollback ran");
