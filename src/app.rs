@@ -70,6 +70,15 @@ pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i32
             return EXIT_USAGE;
         }
     };
+    if let Some(missing) = missing_kubeconfig(&invocation.kube, env) {
+        let error = anyhow::anyhow!("kubeconfig {missing}: no such file");
+        let failure = CaptureError {
+            step: "kubeconfig",
+            error,
+            helm: None,
+        };
+        return not_attempted(invocation, failure, started);
+    }
     // The proxy starts now, on the main thread, and is listening by the time capture needs it.
     tools.kubectl.connect();
     if invocation.own.finish {
@@ -556,6 +565,18 @@ impl<'a> Session<'a> {
         emit(self.invocation, &self.report);
         exit_code
     }
+}
+
+/// A kubeconfig named by `--kubeconfig` that does not exist: helm refuses it, but a plugin gets
+/// the flag as `KUBECONFIG`, where kubectl and helm silently skip a missing file and go on to
+/// `localhost:8080`. One file named, and missing, is a mistake either way.
+fn missing_kubeconfig(
+    kube: &crate::cli::KubeSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let named = kube.kubeconfig.clone().or_else(|| env("KUBECONFIG"))?;
+    let single = !named.is_empty() && !named.contains(':');
+    (single && !Path::new(&named).exists()).then_some(named)
 }
 
 /// 1s, 2s, 4s … capped at 30s: long enough for an API server to come back, short enough for CI.

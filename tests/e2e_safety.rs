@@ -220,6 +220,24 @@ fn bad_input_is_one_line_and_changes_nothing(helm: HelmMajor) {
         (vec!["seed", "-3"], vec![], 2, "must be a positive number"),
         (vec!["seed", "two"], vec![], 2, "not a number"),
         (vec!["Seed_1"], vec![], 2, "invalid release name"),
+        (
+            vec!["seed", "1", "--pending-max-age", "99999999999999999999h"],
+            vec![],
+            2,
+            "--pending-max-age: invalid duration",
+        ),
+        (
+            vec!["seed", "1", "--cleanup-on-fail=maybe"],
+            vec![],
+            2,
+            "not a boolean",
+        ),
+        (
+            vec!["seed", "1", "--retries", "99999999999"],
+            vec![],
+            2,
+            "--retries",
+        ),
         (vec!["nosuch", "1"], vec![], 3, "release: not found"),
         (vec!["seed", "99"], vec![], 3, "release has no 99 version"),
         (
