@@ -202,22 +202,18 @@ mod tests {
         );
     }
 
+    /// The answers that are not real captures are the API server's documented shapes; real
+    /// ones are tested on the kubectl adapter with tests/fixtures/api.
     #[test]
     fn only_an_objection_to_the_object_is_a_rejection() {
-        let invalid = "Deployment.apps \"web\" is invalid: spec.replicas: Invalid value";
-        assert_eq!(
-            answer(422, Some("Invalid"), invalid, false),
-            Answer::Rejected(invalid.into())
-        );
+        assert!(matches!(
+            answer(422, Some("Invalid"), "x", false),
+            Answer::Rejected(_)
+        ));
         assert_eq!(answer(404, Some("NotFound"), "gone", false), Answer::Absent);
         assert!(matches!(
             answer(404, Some("NotFound"), "namespaces \"x\" not found", true),
             Answer::Rejected(_)
-        ));
-        let webhook = "admission webhook \"v.example.com\" does not support dry run";
-        assert!(matches!(
-            answer(400, Some("BadRequest"), webhook, false),
-            Answer::Unchecked(_)
         ));
         for status in [403, 409, 500, 503, 504] {
             assert!(

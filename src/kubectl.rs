@@ -776,4 +776,34 @@ mod tests {
         };
         assert!(matches!(read(&proxy_error), Answer::Unchecked(_)));
     }
+
+    /// Real answers of the bed's API server (v1.20) that are no verdict on the object: a
+    /// validating webhook with `sideEffects: Unknown` refuses every dry run, and the server's
+    /// server-side apply cannot handle a Service port without `protocol` (argo-cd, harbor…).
+    #[test]
+    fn a_check_the_server_cannot_make_is_no_verdict() {
+        let read = |status, file| {
+            let r = Response {
+                status,
+                body: fixture(file),
+            };
+            dry_run::answer(r.status, r.reason().as_deref(), &r.message(), false)
+        };
+        let webhook = read(400, "dry-run-webhook-without-dry-run.json");
+        assert_eq!(
+            webhook,
+            Answer::Unchecked(
+                "admission webhook \"no-dry-run.hsr.example.com\" does not support dry run".into()
+            )
+        );
+        let Answer::Unchecked(reason) =
+            read(500, "dry-run-apply-service-without-protocol-500.json")
+        else {
+            panic!("a 500 is no verdict")
+        };
+        assert!(
+            reason.starts_with("HTTP 500: failed to create typed patch object"),
+            "{reason}"
+        );
+    }
 }

@@ -309,7 +309,16 @@ fn gone(process: &str) -> bool {
     // SAFETY: signal 0 only asks whether the process exists.
     let exists = unsafe { libc::kill(pid, 0) } == 0
         || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
-    !exists
+    !exists || zombie(pid)
+}
+
+/// A killed process whose parent died too waits as a zombie until init reaps it: it has ended,
+/// though signal 0 still finds it.
+fn zombie(pid: libc::pid_t) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // `pid (comm) S …`: the state follows the last `)`, since comm may hold one.
+    stat.rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
 }
 
 #[path = "lease_state.rs"]

@@ -44,12 +44,6 @@ pub fn finish_interrupted(
         Ok(Locked::Busy(path)) => return busy(invocation, &local_holder(&path)),
         Err(error) => return not_attempted(invocation, failure("journal", error), started),
     };
-    let (lease, lease_warnings) = match take_lease(invocation, env, tools, &namespace) {
-        Ok(taken) => taken,
-        Err(exit_code) => return exit_code,
-    };
-    // Finishing writes journals: a signal must no longer cut that short.
-    crate::exec::survive_signals();
     let interrupted = match journal::unfinished(&dir, &namespace, &invocation.release) {
         Ok(found) => found,
         Err(error) => return not_attempted(invocation, failure("journal", error), started),
@@ -59,7 +53,6 @@ pub fn finish_interrupted(
         report.namespace = Some(namespace.clone());
         report.outcome = Outcome::Succeeded;
         report.stage = "finish";
-        report.warnings.extend(lease_warnings);
         report.warnings.push(format!(
             "nothing to finish: no interrupted run of {namespace}/{}",
             invocation.release
@@ -81,6 +74,13 @@ pub fn finish_interrupted(
         );
         return not_attempted(invocation, failure("checking the cluster", error), started);
     }
+    // Only now, on the journal's own cluster, is there anything to hold the release for.
+    let (lease, lease_warnings) = match take_lease(invocation, env, tools, &namespace) {
+        Ok(taken) => taken,
+        Err(exit_code) => return exit_code,
+    };
+    // Finishing writes journals: a signal must no longer cut that short.
+    crate::exec::survive_signals();
     let history = match tools.helm.history(&invocation.release) {
         Ok(history) => history,
         Err(error) => return not_attempted(invocation, failure("helm history", error), started),

@@ -18,6 +18,11 @@ CACHE="${HSR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/helm-safe-rollback}/test
 BIN="$CACHE/bin"
 
 step="pick free loopback ports"
+# Beds started at once (the e2e suite starts private ones in parallel) must not be handed the
+# same port between picking it and binding it: one bed at a time from here until its API server
+# listens.
+exec 9>"${TMPDIR:-/tmp}/hsr-testbed-ports.lock"
+flock 9
 read -r ETCD_CLIENT ETCD_PEER API_PORT < <(python3 - <<'PY'
 import socket
 socks = [socket.socket() for _ in range(3)]
@@ -40,7 +45,7 @@ step="start etcd"
   --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT" \
   --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
   --initial-cluster "testbed=http://127.0.0.1:$ETCD_PEER" \
-  --unsafe-no-fsync --quota-backend-bytes=4294967296 >"$RUNDIR/etcd.log" 2>&1 &
+  --unsafe-no-fsync --quota-backend-bytes=4294967296 >"$RUNDIR/etcd.log" 2>&1 9>&- &
 echo $! >>"$RUNDIR/pids"
 
 step="start kube-apiserver"
@@ -57,7 +62,7 @@ exec "$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_CLIENT" \\
   --enable-priority-and-fairness=false >>"$RUNDIR/apiserver.log" 2>&1
 START
 chmod +x "$RUNDIR/start-apiserver.sh"
-"$RUNDIR/start-apiserver.sh" &
+"$RUNDIR/start-apiserver.sh" 9>&- &
 echo $! >>"$RUNDIR/pids"
 echo $! >"$RUNDIR/apiserver.pid"
 
@@ -92,6 +97,8 @@ for _ in $(seq 1 240); do
 done
 "$BIN/kubectl" --kubeconfig "$RUNDIR/kubeconfig" get --raw /readyz >/dev/null 2>&1 ||
   { tail -n 20 "$RUNDIR/apiserver.log" >&2; fail "kube-apiserver not ready after 60s"; }
+
+exec 9>&-
 
 step="start kube-controller-manager"
 "$BIN/kube-controller-manager" --kubeconfig "$RUNDIR/kubeconfig" --leader-elect=false --port=0 --secure-port=0 \

@@ -14,6 +14,7 @@ for_both_helms!(
     an_orphan_of_an_earlier_attempt_is_removed_with_cleanup_on_fail,
     a_pending_release_is_refused_while_young_and_superseded_when_old,
     a_pending_revision_left_by_our_own_finished_run_does_not_block_the_next,
+    a_webhook_without_dry_run_support_is_a_warning_not_a_refusal,
     plan_changes_nothing,
     a_kept_object_helm3_cannot_roll_back_over_is_seen_coming,
 );
@@ -221,6 +222,103 @@ fn a_pending_revision_left_by_our_own_finished_run_does_not_block_the_next(helm:
         history.contains("\"revision\":4,") && history.contains("\"status\":\"deployed\""),
         "{history}"
     );
+}
+
+/// A cluster with a validating webhook that has side effects (`sideEffects: Unknown`): the API
+/// server refuses every dry run it would see, whatever the object, while the real write goes
+/// through (`failurePolicy: Ignore`, no backend). Native helm rolls back fine, so must we: the
+/// check that could not run is a warning (and `verified: false` after), and only `--strict`
+/// turns it into a refusal.
+fn a_webhook_without_dry_run_support_is_a_warning_not_a_refusal(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "webhook");
+    let chart = s.chart("more");
+    s.helm(&["install", "more", &chart, "--set", "extra=true"])
+        .ok();
+    s.helm(&["upgrade", "more", &chart, "--set", "extra=false"])
+        .ok();
+    let _webhook = NoDryRunWebhook::install(&s);
+    let history = || s.helm(&["history", "more", "-o", "json"]).ok().stdout;
+    let before = history();
+
+    let run = s.safe_rollback(&["more", "1", "--strict", "--output", "json"]);
+    assert_eq!(run.code, 5, "{run}");
+    let reasons = strings(&run.json()["refusal_reasons"]);
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("does not support dry run")),
+        "{run}"
+    );
+    assert_eq!(history(), before, "--strict changed nothing");
+
+    let run = s.safe_rollback(&["more", "1", "--output", "json"]);
+    assert_eq!(run.code, 0, "{run}");
+    let report = run.json();
+    assert_eq!(report["outcome"], "succeeded", "{run}");
+    assert!(
+        strings(&report["warnings"])
+            .iter()
+            .any(|w| w.contains("a preflight check could not run")
+                && w.contains("does not support dry run")),
+        "{run}"
+    );
+    assert_eq!(report["verified"], false, "{run}");
+    assert!(
+        report["verify_error"]
+            .as_str()
+            .unwrap()
+            .contains("does not support dry run"),
+        "{run}"
+    );
+    assert!(s.uid("configmap/more-extra").is_some(), "rolled back");
+}
+
+/// A cluster-scoped webhook configuration for one test namespace, removed when dropped.
+struct NoDryRunWebhook<'a> {
+    scenario: &'a Scenario,
+    name: String,
+}
+
+impl<'a> NoDryRunWebhook<'a> {
+    fn install(s: &'a Scenario) -> NoDryRunWebhook<'a> {
+        let name = format!("hsr-no-dry-run-{}", s.namespace);
+        s.kubectl(&[
+            "label",
+            "namespace",
+            &s.namespace,
+            &format!("hsr-webhook={}", s.namespace),
+        ]);
+        let webhook = serde_json::json!({
+            "apiVersion": "admissionregistration.k8s.io/v1beta1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [{
+                "name": "no-dry-run.hsr.example.com",
+                "clientConfig": {"url": "https://127.0.0.1:1/validate"},
+                "rules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                           "operations": ["CREATE", "UPDATE"], "resources": ["configmaps"]}],
+                "failurePolicy": "Ignore",
+                "sideEffects": "Unknown",
+                "admissionReviewVersions": ["v1beta1"],
+                "namespaceSelector": {"matchLabels": {"hsr-webhook": s.namespace}}
+            }]
+        });
+        let file = s.home.path().join("webhook.json");
+        std::fs::write(&file, webhook.to_string()).unwrap();
+        s.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+        NoDryRunWebhook { scenario: s, name }
+    }
+}
+
+impl Drop for NoDryRunWebhook<'_> {
+    fn drop(&mut self) {
+        let mut command = std::process::Command::new(&self.scenario.bed.kubectl);
+        self.scenario.env(&mut command);
+        let _ = command
+            .args(["delete", "validatingwebhookconfiguration", &self.name])
+            .output();
+    }
 }
 
 fn plan_changes_nothing(helm: HelmMajor) {

@@ -11,8 +11,62 @@ use support::{HelmMajor, Scenario};
 
 for_both_helms!(
     a_successful_rollback_that_left_drift_is_reported,
-    drift_is_also_found_without_preflight
+    drift_is_also_found_without_preflight,
+    a_target_the_server_rejects_is_drift_whatever_helm_says
 );
+
+/// helm can say "Rollback was a success!" for a target the API server now rejects: its update
+/// of a custom resource patches the old manifest against the new one and never sends what the
+/// two share. Here the Widget CRD was made stricter after the release was installed. The
+/// live state cannot be the target's, so the outcome is `drifted` with the server's reason —
+/// never a clean success.
+fn a_target_the_server_rejects_is_drift_whatever_helm_says(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "hollow");
+    let group = format!("{}.example.com", s.namespace);
+    install_widget_crd(&s, &group, serde_json::json!({"type": "integer"}));
+    let chart = write_chart(&s, &group);
+    s.helm(&["install", "w", &chart]).ok();
+    s.helm(&["upgrade", "w", &chart, "--set", "note=second"])
+        .ok();
+    // From now on the server accepts no Widget of size 1 (the target's); the live one was
+    // changed by hand to one it accepts. helm's update of a custom resource only patches the
+    // old manifest against the new one (here: its own labels), so it succeeds.
+    install_widget_crd(
+        &s,
+        &group,
+        serde_json::json!({"type": "integer", "maximum": 0}),
+    );
+    s.kubectl(&[
+        "patch",
+        &format!("widgets.{group}"),
+        "w-widget",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"size":0}}"#,
+    ]);
+
+    let mut args = vec!["w", "1", "--no-preflight", "--output", "json"];
+    if helm == HelmMajor::V4 {
+        args.push("--server-side=false");
+    }
+    let run = s.safe_rollback(&args);
+    assert!(
+        run.stderr.contains("Rollback was a success"),
+        "helm says success:\n{run}"
+    );
+    assert_eq!(run.code, 7, "{run}");
+    let report = run.json();
+    assert_eq!(report["outcome"], "drifted", "{run}");
+    let drifted = report["drifted"].as_array().unwrap();
+    assert_eq!(drifted.len(), 1, "{run}");
+    assert_eq!(drifted[0]["name"], "w-widget");
+    let reason = drifted[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the API server rejects the target") && reason.contains("spec.size"),
+        "{run}"
+    );
+}
 
 /// Verification does not depend on the preflight: without it, the verdict is the same.
 fn drift_is_also_found_without_preflight(helm: HelmMajor) {
@@ -21,6 +75,38 @@ fn drift_is_also_found_without_preflight(helm: HelmMajor) {
 
 fn a_successful_rollback_that_left_drift_is_reported(helm: HelmMajor) {
     drift_scenario(helm, "drift", &[]);
+}
+
+/// The Widget CRD of `group`, its `spec.size` validated by `size_schema`; applied again, it
+/// replaces the schema.
+fn install_widget_crd(s: &Scenario, group: &str, size_schema: serde_json::Value) {
+    let crd = serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("widgets.{group}")},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {"spec": {"type": "object", "properties": {"size": size_schema}}}
+                }}
+            }]
+        }
+    })
+    .to_string();
+    let crd_file = s.home.path().join("crd.json");
+    std::fs::write(&crd_file, crd).unwrap();
+    s.kubectl(&["apply", "-f", crd_file.to_str().unwrap()]);
+    s.kubectl(&[
+        "wait",
+        "--for=condition=established",
+        &format!("crd/widgets.{group}"),
+        "--timeout=60s",
+    ]);
 }
 
 fn write_chart(s: &Scenario, group: &str) -> String {
@@ -38,33 +124,7 @@ fn drift_scenario(helm: HelmMajor, name: &str, extra: &[&str]) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, name);
     let group = format!("{}.example.com", s.namespace);
-    let crd = serde_json::json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": format!("widgets.{group}")},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [{
-                "name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}
-                }}
-            }]
-        }
-    })
-    .to_string();
-    let crd_file = s.home.path().join("crd.json");
-    std::fs::write(&crd_file, crd).unwrap();
-    s.kubectl(&["apply", "-f", crd_file.to_str().unwrap()]);
-    s.kubectl(&[
-        "wait",
-        "--for=condition=established",
-        &format!("crd/widgets.{group}"),
-        "--timeout=60s",
-    ]);
+    install_widget_crd(&s, &group, serde_json::json!({"type": "integer"}));
     let widgets = format!("widgets.{group}");
     let chart = write_chart(&s, &group);
     s.helm(&["install", "w", &chart]).ok();
