@@ -13,6 +13,7 @@ for_both_helms!(
     a_killed_run_is_detected_and_finished_from_its_journal,
     a_second_run_on_the_same_release_backs_off,
     secret_data_never_reaches_output_or_journal,
+    a_token_never_reaches_output_printed_commands_or_journal,
     bad_input_is_one_line_and_changes_nothing,
 );
 
@@ -203,6 +204,63 @@ fn secret_data_never_reaches_output_or_journal(helm: HelmMajor) {
         outputs.iter().any(|t| t.contains("seed-creds")),
         "the Secret's identity is recorded"
     );
+}
+
+/// `--kube-token` (helm hands it to a plugin as HELM_KUBETOKEN) reaches helm and kubectl, and
+/// nothing else: not the report, not a leftover's delete command (where CI logs would keep it),
+/// not `--debug`'s traces, not the journal.
+fn a_token_never_reaches_output_printed_commands_or_journal(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "token");
+    // Steps 1-3 of seed/steps.sh: rolling back to the failed revision 2 creates the Service
+    // and fails on the Deployment, leaving the Service for a human (no --cleanup-on-fail).
+    s.seed_release("seed", true);
+    let token = s.bed.token.clone();
+    let mut outputs = Vec::new();
+    for args in [
+        &[
+            "seed",
+            "2",
+            "--no-preflight",
+            "--kube-token",
+            &token,
+            "--debug",
+            "-o",
+            "json",
+        ][..],
+        &[
+            "seed",
+            "2",
+            "--no-preflight",
+            "--kube-token",
+            &token,
+            "--debug",
+        ][..],
+        &["seed", "3", "--kube-token", &token, "--plan", "-o", "json"][..],
+    ] {
+        let run = s.safe_rollback(args);
+        // The arguments themselves hold the token: the run's output alone is checked.
+        outputs.push(format!("{run}"));
+    }
+    let report: serde_json::Value = serde_json::from_str(
+        outputs[0]
+            .split_once("--- stdout\n")
+            .and_then(|(_, rest)| rest.split_once("--- stderr"))
+            .unwrap()
+            .0,
+    )
+    .unwrap();
+    let command = report["leftovers"][0]["delete_command"].as_str().unwrap();
+    assert!(
+        command.starts_with("kubectl delete service/seed-standby"),
+        "{command}"
+    );
+    for (path, text) in s.journals() {
+        outputs.push(format!("{}\n{text}", path.display()));
+    }
+    for text in &outputs {
+        assert!(!text.contains(&token), "the token leaked:\n{text}");
+    }
 }
 
 fn bad_input_is_one_line_and_changes_nothing(helm: HelmMajor) {
