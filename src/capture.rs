@@ -122,6 +122,15 @@ pub fn capture(
         };
         let version = version.join().expect("helm version thread");
         let version = version.map_err(fail("helm version", None))?;
+        // helm 4 follows the target revision's recorded method: with the revision given, ask
+        // now, beside the other reads, rather than hold up the dry run for it later.
+        let early_method = request
+            .revision
+            .filter(|_| reads_apply_method(&version, request))
+            .map(|r| {
+                let version = version.clone();
+                scope.spawn(move || write_method(helm, &version, request, r))
+            });
         let history = history.join().expect("helm history thread");
         let history = history.map_err(fail("helm history", Some(&version)))?;
         let namespace = namespace.map_err(fail("namespace", Some(&version)))?;
@@ -158,7 +167,10 @@ pub fn capture(
         let (live, write_method, dry_run, extra) = std::thread::scope(|stage2| {
             let extra = stage2.spawn(|| extra_revision.map(|r| read(Some(r))).transpose());
             let checked = stage2.spawn(|| {
-                let method = write_method(helm, &version, request, to_revision);
+                let method = match early_method {
+                    Some(thread) => thread.join().expect("helm get metadata thread"),
+                    None => write_method(helm, &version, request, to_revision),
+                };
                 let dry_run = request.with_dry_run.then(|| {
                     kubectl.dry_run(&target_documents, &current_documents, &namespace, method)
                 });
@@ -208,6 +220,12 @@ pub fn capture(
     })
 }
 
+/// Whether the write method depends on the target revision's record (helm 4, `--server-side`
+/// given as `auto` or not at all).
+fn reads_apply_method(version: &HelmVersion, request: &Request) -> bool {
+    version.major >= 4 && request.server_side.is_none_or(|s| s == "auto")
+}
+
 /// How this helm will write the target revision's objects. helm 4 on `--server-side=auto`
 /// follows the target revision's recorded method, which costs one `helm get metadata`; when
 /// that cannot be read, helm's own default for a release without one (client-side) is assumed.
@@ -217,8 +235,7 @@ fn write_method(
     request: &Request,
     to_revision: u64,
 ) -> WriteMethod {
-    let asks_release = version.major >= 4 && request.server_side.is_none_or(|s| s == "auto");
-    let recorded = asks_release
+    let recorded = reads_apply_method(version, request)
         .then(|| {
             helm.apply_method(request.release, to_revision)
                 .ok()
