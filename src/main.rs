@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use helm_safe_rollback::{app, cli};
+use helm_safe_rollback::{cli, pipeline as app};
 fn main() -> ExitCode {
     let env = |key: &str| std::env::var(key).ok();
     let code = match cli::parse(std::env::args_os().skip(1).collect(), &env) {

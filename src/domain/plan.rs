@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::model::{LiveObject, ManifestIndex, ObjectRef, ReleaseId};
+use crate::domain::model::{LiveObject, ManifestIndex, ObjectRef, ReleaseId};
 
 /// What to do about one object the attempt created.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -145,7 +145,7 @@ fn without_credentials(args: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ReleaseOwner;
+    use crate::domain::model::ReleaseOwner;
 
     fn release() -> ReleaseId {
         ReleaseId {

@@ -3,19 +3,19 @@
 
 use std::time::Instant;
 
-use crate::app::{
+use crate::cli::helm_flags;
+use crate::cli::Invocation;
+use crate::domain::concurrency;
+use crate::domain::plan::{self as reconcile, Decision};
+use crate::domain::report::Outcome;
+use crate::io::journal::{self, Attempt, Journal, Record, RollbackRecord, State};
+use crate::io::lease::Lease;
+use crate::pipeline::capture::CaptureError;
+use crate::pipeline::exclusion::{busy, local_holder, lock, take_lease, Locked};
+use crate::pipeline::{
     apply, base_report, emit, empty_report, leftover_entry, not_attempted, reconciled_entries,
     Tools, EXIT_CLEANUP_INCOMPLETE,
 };
-use crate::capture::CaptureError;
-use crate::cli::Invocation;
-use crate::concurrency;
-use crate::exclusion::{busy, local_holder, lock, take_lease, Locked};
-use crate::helm_flags;
-use crate::journal::{self, Attempt, Journal, Record, RollbackRecord, State};
-use crate::lease::Lease;
-use crate::reconcile::{self, Decision};
-use crate::report::Outcome;
 
 /// `--finish`: complete the journals of runs that died before finishing.
 pub fn finish_interrupted(
@@ -80,7 +80,7 @@ pub fn finish_interrupted(
         Err(exit_code) => return exit_code,
     };
     // Finishing writes journals: a signal must no longer cut that short.
-    crate::exec::survive_signals();
+    crate::io::exec::survive_signals();
     let history = match tools.helm.history(&invocation.release) {
         Ok(history) => history,
         Err(error) => return not_attempted(invocation, failure("helm history", error), started),
@@ -138,7 +138,7 @@ pub fn finish_interrupted(
                 &mut plan,
                 &mut report,
             );
-            let wait = crate::delete::wait_bound(&invocation.rollback);
+            let wait = crate::io::delete::wait_bound(&invocation.rollback);
             let actions = apply(&plan, "delete", &tools.kubectl, snapshot, wait);
             if actions.iter().any(|a| !a.result.complete()) {
                 exit_code = EXIT_CLEANUP_INCOMPLETE;

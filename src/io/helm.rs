@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::exec::{self, Echo, Output};
-use crate::model::{HelmVersion, Revision};
-use crate::version_cache;
+use crate::domain::model::{HelmVersion, Revision};
+use crate::io::exec::{self, Echo, Output};
+use crate::io::version_cache;
 
 pub struct Helm {
     pub bin: PathBuf,

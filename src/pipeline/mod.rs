@@ -4,28 +4,32 @@
 //! Each step is a call into its module; this file only sequences them, keeps the journal up to
 //! date between them, and maps the result to an exit code.
 
+pub mod capture;
+pub mod exclusion;
+pub mod finish;
+
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::capture::{self, CaptureError, Snapshot};
-use crate::classify::{self, Class, Finding};
+use self::capture::{CaptureError, Snapshot};
+use self::exclusion::{busy, local_holder, lock, take_lease, Locked};
+use self::finish as resume;
 use crate::cli::{self, Invocation, OutputFormat};
-use crate::concurrency;
-use crate::delete;
-use crate::exclusion::{busy, local_holder, lock, take_lease, Locked};
-use crate::exec::{self, Echo, Output};
-use crate::helm::Helm;
-use crate::journal::{self, Action, Attempt, Journal, Record, RollbackRecord, State};
-use crate::kubectl::{self, Kubectl};
-use crate::lease::Lease;
-use crate::model::LiveObject;
-use crate::preflight::{self, Allowances, Findings};
-use crate::reconcile::{self, Decision, Leftover, Plan};
-use crate::report::{self, LeftoverEntry, Outcome, ReconciledEntry, Report};
-use crate::resume;
-use crate::verify;
-use crate::version_cache;
+use crate::domain::classify::{self, Class, Finding};
+use crate::domain::concurrency;
+use crate::domain::model::LiveObject;
+use crate::domain::plan::{self as reconcile, Decision, Leftover, Plan};
+use crate::domain::preflight::{self, Allowances, Findings};
+use crate::domain::report::{self, LeftoverEntry, Outcome, ReconciledEntry, Report};
+use crate::domain::verify;
+use crate::io::delete;
+use crate::io::exec::{self, Echo, Output};
+use crate::io::helm::Helm;
+use crate::io::journal::{self, Action, Attempt, Journal, Record, RollbackRecord, State};
+use crate::io::kubectl::{self, Kubectl};
+use crate::io::lease::Lease;
+use crate::io::version_cache;
 
 /// Exit codes beyond helm's own; the README's table documents them.
 pub const EXIT_USAGE: i32 = 2;
@@ -630,7 +634,7 @@ fn verify_live(
 }
 
 fn allowances(invocation: &Invocation) -> anyhow::Result<Allowances> {
-    let pending_max_age = crate::helm_flags::go_duration(&invocation.own.pending_max_age)
+    let pending_max_age = crate::cli::helm_flags::go_duration(&invocation.own.pending_max_age)
         .map_err(|e| anyhow::anyhow!("--pending-max-age: {e}"))?;
     Ok(Allowances {
         strict: invocation.own.strict,

@@ -6,11 +6,11 @@
 use colored::Colorize;
 use serde::Serialize;
 
-use crate::classify::{Class, Finding};
-use crate::concurrency::ConcurrentRevision;
-use crate::delete::ActionResult;
-use crate::preflight::Forecast;
-use crate::verify::Drift;
+use crate::domain::classify::{Class, Finding};
+use crate::domain::concurrency::ConcurrentRevision;
+use crate::domain::preflight::Forecast;
+use crate::domain::verify::Drift;
+use crate::io::delete::ActionResult;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -298,7 +298,7 @@ fn indent(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::classify;
+    use crate::domain::classify::classify;
 
     fn report_for(stderr_fixture: &str) -> Report {
         let stderr = std::fs::read(format!("tests/fixtures/real-helm/{stderr_fixture}")).unwrap();

@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::app::{empty_report, Tools, EXIT_BUSY};
 use crate::cli::{Invocation, OutputFormat};
-use crate::journal;
-use crate::lease::{self, Lease};
-use crate::report::{self, Report};
+use crate::domain::report::{self, Report};
+use crate::io::journal;
+use crate::io::lease::{self, Lease};
+use crate::pipeline::{empty_report, Tools, EXIT_BUSY};
 
 pub(crate) enum Locked {
     Held(PathBuf, journal::ReleaseLock),

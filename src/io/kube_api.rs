@@ -21,7 +21,7 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
-use crate::exec::{self, Background};
+use crate::io::exec::{self, Background};
 
 /// Requests in flight at once. The API server, not we, is the bottleneck: beyond four the
 /// bed's two cores gained nothing.

@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::kubectl::identity_of;
-use crate::manifest::Document;
-use crate::model::{LiveObject, ObjectRef};
+use crate::domain::manifest::Document;
+use crate::domain::model::{LiveObject, ObjectRef};
+use crate::io::kubectl::identity_of;
 
 /// One object unlike the target revision, and how.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
@@ -88,7 +88,8 @@ pub fn drifted(inputs: &Inputs) -> Vec<Drift> {
             continue;
         };
         let original = inputs.originals.iter().find(|o| o.object == *object);
-        let shape = crate::dry_run::client_side_patch(&target.body, original.map(|o| &o.body));
+        let shape =
+            crate::domain::dry_run::client_side_patch(&target.body, original.map(|o| &o.body));
         let secret = object.kind == "Secret" && object.group().is_empty();
         compare(
             &shape,
@@ -245,7 +246,7 @@ impl<'a> Identified<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::parse_documents;
+    use crate::domain::manifest::parse_documents;
     use serde_json::json;
 
     fn widget(size: i64, extra: Value) -> Value {

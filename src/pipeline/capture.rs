@@ -6,12 +6,12 @@
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::dry_run::{self, WriteMethod};
-use crate::helm::{self, Helm};
-use crate::kubectl::{DryRun, Kubectl};
-use crate::manifest::{self, objects_of, Document};
-use crate::model::{Cluster, HelmVersion, LiveObject, ObjectRef, ReleaseId, Revision};
-use crate::preflight;
+use crate::domain::dry_run::{self, WriteMethod};
+use crate::domain::manifest::{self, objects_of, Document};
+use crate::domain::model::{Cluster, HelmVersion, LiveObject, ObjectRef, ReleaseId, Revision};
+use crate::domain::preflight;
+use crate::io::helm::{self, Helm};
+use crate::io::kubectl::{DryRun, Kubectl};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Snapshot {

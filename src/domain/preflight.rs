@@ -8,8 +8,8 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use crate::capture::Snapshot;
-use crate::model::{LiveObject, ManifestIndex, ObjectRef, Revision};
+use crate::domain::model::{LiveObject, ManifestIndex, ObjectRef, Revision};
+use crate::pipeline::capture::Snapshot;
 
 /// A release whose newest revision is still pending.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -280,8 +280,8 @@ pub fn pending(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::helm::parse_history;
-    use crate::model::{HelmVersion, ReleaseId, ReleaseOwner};
+    use crate::domain::model::{HelmVersion, ReleaseId, ReleaseOwner};
+    use crate::io::helm::parse_history;
 
     fn history(version: &str) -> Vec<Revision> {
         parse_history(
@@ -385,8 +385,8 @@ mod tests {
                 name: "more".into(),
                 namespace: "default".into(),
             },
-            cluster: crate::model::Cluster::default(),
-            write_method: crate::dry_run::WriteMethod::ClientSide,
+            cluster: crate::domain::model::Cluster::default(),
+            write_method: crate::domain::dry_run::WriteMethod::ClientSide,
             helm: HelmVersion {
                 version: "v4.3.1".into(),
                 major: 4,

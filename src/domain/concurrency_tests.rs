@@ -2,9 +2,9 @@
 //! revisions 1–7, where 4–6 are failed rollbacks to 2 and 7 a good rollback to 3.
 
 use super::*;
-use crate::helm::parse_history;
-use crate::model::LiveObject;
-use crate::reconcile::Leftover;
+use crate::domain::model::LiveObject;
+use crate::domain::plan::Leftover;
+use crate::io::helm::parse_history;
 
 fn history(version: &str) -> Vec<Revision> {
     let path = format!("tests/fixtures/real-helm/seed/helm-{version}/08-history.stdout");
@@ -76,7 +76,7 @@ fn leftover(kind: &str, name: &str) -> Leftover {
             name: name.into(),
             uid: format!("uid-{name}"),
             resource_version: "1".into(),
-            owner: crate::model::ReleaseOwner {
+            owner: crate::domain::model::ReleaseOwner {
                 release_name: Some("rel".into()),
                 release_namespace: Some("ns".into()),
             },

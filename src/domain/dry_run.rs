@@ -41,7 +41,7 @@ pub fn write_method(
     }
     let server_side = match server_side.unwrap_or("auto") {
         "auto" => release_method == Some("ssa"),
-        other => crate::helm_flags::parse_bool(other).unwrap_or(false),
+        other => crate::cli::helm_flags::parse_bool(other).unwrap_or(false),
     };
     if server_side {
         WriteMethod::ServerSideApply
@@ -182,7 +182,7 @@ mod tests {
     /// live annotations (helm's own among them) are not the patch's business.
     #[test]
     fn an_empty_key_is_no_instruction_unless_it_had_a_value_before() {
-        let manifest = crate::manifest::parse_documents(
+        let manifest = crate::domain::manifest::parse_documents(
             b"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: gatekeeper-audit\n  annotations:\n    \n  labels:\n    app: gatekeeper\n",
         )
         .unwrap();

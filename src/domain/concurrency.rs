@@ -12,12 +12,12 @@
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::capture::Snapshot;
-use crate::helm::Helm;
-use crate::manifest::{self, objects_of};
-use crate::model::{ManifestIndex, ObjectRef, Revision};
-use crate::reconcile::{Decision, Plan, Spared};
-use crate::report::Report;
+use crate::domain::manifest::{self, objects_of};
+use crate::domain::model::{ManifestIndex, ObjectRef, Revision};
+use crate::domain::plan::{Decision, Plan, Spared};
+use crate::domain::report::Report;
+use crate::io::helm::Helm;
+use crate::pipeline::capture::Snapshot;
 
 /// A revision someone else made while we ran, as the JSON report shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

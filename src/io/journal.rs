@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::capture::Snapshot;
-use crate::classify::Finding;
-use crate::delete::ActionResult;
-use crate::model::LiveObject;
-use crate::preflight::Findings;
-use crate::reconcile::Plan;
-use crate::report::Outcome;
+use crate::domain::classify::Finding;
+use crate::domain::model::LiveObject;
+use crate::domain::plan::Plan;
+use crate::domain::preflight::Findings;
+use crate::domain::report::Outcome;
+use crate::io::delete::ActionResult;
+use crate::pipeline::capture::Snapshot;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -369,14 +369,14 @@ mod tests {
     }
 
     fn record(state: State) -> Record {
-        use crate::model::{HelmVersion, ReleaseId};
+        use crate::domain::model::{HelmVersion, ReleaseId};
         let snapshot = Snapshot {
             release: ReleaseId {
                 name: "rel".into(),
                 namespace: "ns".into(),
             },
-            cluster: crate::model::Cluster::default(),
-            write_method: crate::dry_run::WriteMethod::ClientSide,
+            cluster: crate::domain::model::Cluster::default(),
+            write_method: crate::domain::dry_run::WriteMethod::ClientSide,
             helm: HelmVersion {
                 version: "v3.17.3".into(),
                 major: 3,

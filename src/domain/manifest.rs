@@ -7,8 +7,8 @@
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::model::ObjectRef;
-use crate::yaml11;
+use crate::domain::model::ObjectRef;
+use crate::domain::yaml11;
 
 /// Who the objects are, in manifest order.
 pub fn objects_of(documents: &[Document]) -> Vec<ObjectRef> {

@@ -20,7 +20,7 @@ use anyhow::{anyhow, Result};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use crate::kube_api::{Method, Proxy, Request, Response};
+use crate::io::kube_api::{Method, Proxy, Request, Response};
 
 /// How long a lease lasts without renewal unless `HELM_SAFE_ROLLBACK_LEASE_SECONDS` says
 /// otherwise: long enough that a busy machine renews in time (every 10 s), short enough that a
@@ -321,9 +321,7 @@ fn zombie(pid: libc::pid_t) -> bool {
         .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
 }
 
-#[path = "lease_state.rs"]
-mod state;
-use state::{claim, evaluate, fresh, micro_time, Holder, Verdict};
+use crate::domain::lease_state::{claim, evaluate, fresh, micro_time, Holder, Verdict};
 
 #[cfg(test)]
 mod tests {

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec;
-use crate::helm_flags::RollbackFlags;
-use crate::journal::Action;
-use crate::kube_api::{Method, Request, Response};
-use crate::kubectl::{Item, Kubectl};
-use crate::model::LiveObject;
+use crate::cli::helm_flags::RollbackFlags;
+use crate::domain::model::LiveObject;
+use crate::io::exec;
+use crate::io::journal::Action;
+use crate::io::kube_api::{Method, Request, Response};
+use crate::io::kubectl::{Item, Kubectl};
 
 /// How long we wait for deleted objects to be gone when the user gave helm no `--timeout`.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
@@ -268,8 +268,9 @@ mod tests {
 
     #[test]
     fn the_wait_follows_helms_timeout() {
-        let bound =
-            |words: &[&str]| wait_bound(&crate::helm_flags::rollback_flags(&args(words)).unwrap());
+        let bound = |words: &[&str]| {
+            wait_bound(&crate::cli::helm_flags::rollback_flags(&args(words)).unwrap())
+        };
         assert_eq!(bound(&["--wait"]), DEFAULT_WAIT);
         assert_eq!(
             bound(&["--timeout", "5m0s", "--wait"]),
@@ -338,7 +339,7 @@ mod tests {
             name: "x".into(),
             uid: "ours".into(),
             resource_version: "1".into(),
-            owner: crate::model::ReleaseOwner {
+            owner: crate::domain::model::ReleaseOwner {
                 release_name: None,
                 release_namespace: None,
             },

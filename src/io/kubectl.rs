@@ -14,14 +14,14 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::dry_run::{self, takes_strategic_merge, Answer, WriteMethod};
-use crate::exec::{self, Output};
-use crate::kube_api::{Method, Proxy, Request};
-use crate::manifest::Document;
-use crate::model::{
+use crate::domain::dry_run::{self, takes_strategic_merge, Answer, WriteMethod};
+use crate::domain::manifest::Document;
+use crate::domain::model::{
     Cluster, LiveObject, ObjectRef, ReleaseOwner, RELEASE_NAMESPACE_ANNOTATION,
     RELEASE_NAME_ANNOTATION, RESOURCE_POLICY_ANNOTATION,
 };
+use crate::io::exec::{self, Output};
+use crate::io::kube_api::{Method, Proxy, Request};
 
 /// What a server-side dry run said: the objects it rejected (the server's messages) and the
 /// objects as it would have made them. Never serialised: the objects can hold Secret data.
@@ -666,7 +666,7 @@ fn flatten(document: KubeDocument, out: &mut Vec<LiveObject>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube_api::Response;
+    use crate::io::kube_api::Response;
 
     /// Real `kubectl config view --minify -o json --context=prod` of a two-context kubeconfig.
     #[test]

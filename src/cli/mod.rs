@@ -6,14 +6,16 @@
 //! them to the `helm history`/`helm get` calls we make ourselves, and to translate them for
 //! kubectl). Our own flags are parsed by clap.
 
+pub mod helm_flags;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
 
-use crate::helm_flags::{
-    self, flag_name, RollbackFlags, GLOBAL_BOOL_FLAGS, GLOBAL_VALUE_FLAGS, ROLLBACK_VALUE_FLAGS,
+use self::helm_flags::{
+    flag_name, RollbackFlags, GLOBAL_BOOL_FLAGS, GLOBAL_VALUE_FLAGS, ROLLBACK_VALUE_FLAGS,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
