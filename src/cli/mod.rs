@@ -6,13 +6,19 @@
 //! them to the `helm history`/`helm get` calls we make ourselves, and to translate them for
 //! kubectl). Our own flags are parsed by clap.
 
+pub mod commands;
 pub mod helm_flags;
+mod kube;
+
+pub use kube::KubeSettings;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
+
+use crate::domain::exit::Exit;
 
 use self::helm_flags::{
     flag_name, RollbackFlags, GLOBAL_BOOL_FLAGS, GLOBAL_VALUE_FLAGS, ROLLBACK_VALUE_FLAGS,
@@ -23,6 +29,20 @@ pub enum OutputFormat {
     Text,
     Json,
 }
+
+/// What `--help` says after the flags: helm's flags pass through; the exit codes (from [`Exit`]).
+fn after_help() -> String {
+    format!("{HELM_FLAGS_HELP}\n{}", Exit::help_paragraph())
+}
+
+const HELM_FLAGS_HELP: &str =
+    "Every `helm rollback` flag (--cleanup-on-fail, --dry-run, --force, --history-max,\n\
+--no-hooks, --recreate-pods, --timeout, --wait, --wait-for-jobs, and helm 4's --server-side,\n\
+--force-conflicts, --force-replace …) and helm's global flags (-n/--namespace, --kube-context,\n\
+--kubeconfig, --kube-apiserver, --kube-token, --kube-as-user, --kube-as-group, --kube-ca-file,\n\
+--kube-insecure-skip-tls-verify, --kube-tls-server-name, --debug …) are accepted and passed to\n\
+helm unchanged. HELM_BIN, HELM_NAMESPACE, HELM_KUBECONTEXT, HELM_DEBUG, KUBECONFIG and the other\n\
+HELM_* variables are honoured as helm does.\n";
 
 /// Flags that belong to helm-safe-rollback itself.
 #[derive(Debug, Parser)]
@@ -37,18 +57,7 @@ release) are listed - or deleted when --cleanup-on-fail is given. Nothing that e
 rollback, and nothing owned by someone else, is ever deleted.\n\n\
 The first argument is the release name; the second is a revision number. If omitted or 0, it\n\
 rolls back to the previous release.",
-    after_help = "Every `helm rollback` flag (--cleanup-on-fail, --dry-run, --force, --history-max,\n\
---no-hooks, --recreate-pods, --timeout, --wait, --wait-for-jobs, and helm 4's --server-side,\n\
---force-conflicts, --force-replace …) and helm's global flags (-n/--namespace, --kube-context,\n\
---kubeconfig, --kube-apiserver, --kube-token, --kube-as-user, --kube-as-group, --kube-ca-file,\n\
---kube-insecure-skip-tls-verify, --kube-tls-server-name, --debug …) are accepted and passed to\n\
-helm unchanged. HELM_BIN, HELM_NAMESPACE, HELM_KUBECONTEXT, HELM_DEBUG, KUBECONFIG and the other\n\
-HELM_* variables are honoured as helm does.\n\n\
-Exit codes: 0 success; helm's own code when the rollback fails; 2 usage error; 3 nothing was\n\
-attempted (unknown release or revision, unreachable cluster, missing helm or kubectl);\n\
-4 cleanup was attempted and did not complete; 5 refused by preflight (nothing was\n\
-changed); 6 another helm safe-rollback is working on this release; 7 helm reported\n\
-success but live objects differ from the target revision (drifted).",
+    after_help = after_help(),
     disable_version_flag = true,
     // Laid out like helm's own help: description, Usage, Flags, then the rest.
     help_template = "{about-with-newline}\nUsage:\n  {usage}\n\nFlags:\n{options}\n{after-help}\n"
@@ -118,48 +127,6 @@ fn own_flags() -> Vec<(String, bool)> {
         .collect();
     flags.push(("help".into(), false));
     flags
-}
-
-/// The connection settings helm and kubectl must share, from flags or helm's environment.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KubeSettings {
-    pub namespace: Option<String>,
-    pub kube_context: Option<String>,
-    pub kubeconfig: Option<String>,
-    pub kube_apiserver: Option<String>,
-    pub kube_token: Option<String>,
-    pub kube_as_user: Option<String>,
-    pub kube_as_groups: Vec<String>,
-    pub kube_ca_file: Option<String>,
-    pub kube_insecure_skip_tls_verify: bool,
-    pub kube_tls_server_name: Option<String>,
-    pub debug: bool,
-}
-
-impl KubeSettings {
-    /// kubectl's spelling of the same connection (namespace excluded: it is per call).
-    pub fn kubectl_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        let mut push = |flag: &str, value: &Option<String>| {
-            if let Some(v) = value {
-                args.push(format!("--{flag}={v}"));
-            }
-        };
-        push("context", &self.kube_context);
-        push("kubeconfig", &self.kubeconfig);
-        push("server", &self.kube_apiserver);
-        push("token", &self.kube_token);
-        push("as", &self.kube_as_user);
-        push("certificate-authority", &self.kube_ca_file);
-        push("tls-server-name", &self.kube_tls_server_name);
-        for group in &self.kube_as_groups {
-            args.push(format!("--as-group={group}"));
-        }
-        if self.kube_insecure_skip_tls_verify {
-            args.push("--insecure-skip-tls-verify=true".into());
-        }
-        args
-    }
 }
 
 #[derive(Debug)]
@@ -258,7 +225,7 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
         _ => bail!("\"helm safe-rollback\" accepts at most 2 arguments: RELEASE [REVISION]"),
     };
     validate_release_name(&release)?;
-    let kube = kube_settings(&helm_global_args, env)?;
+    let kube = kube::kube_settings(&helm_global_args, env)?;
     let rollback = helm_flags::rollback_flags(&rollback_args)?;
     helm_flags::go_duration(&own.pending_max_age)
         .map_err(|e| anyhow::anyhow!("--pending-max-age: {e}"))?;
@@ -310,44 +277,6 @@ fn validate_release_name(name: &str) -> Result<()> {
         bail!("invalid release name {name:?}: must be a lowercase RFC 1123 subdomain of at most 53 characters");
     }
     Ok(())
-}
-
-/// Reads helm's global settings the way helm does: flag first, then `HELM_*` environment.
-fn kube_settings(
-    global_args: &[String],
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<KubeSettings> {
-    let flag = |name: &str| helm_flags::global_values(global_args, name).pop();
-    let env_nonempty = |key: &str| env(key).filter(|v| !v.is_empty());
-    // helm reads its boolean environment with strconv.ParseBool and ignores what does not parse.
-    let env_true = |key: &str| env(key).and_then(|v| helm_flags::parse_bool(&v)) == Some(true);
-    let mut groups = helm_flags::global_values(global_args, "kube-as-group");
-    if groups.is_empty() {
-        if let Some(list) = env_nonempty("HELM_KUBEASGROUPS") {
-            groups = list
-                .split(',')
-                .map(|g| g.trim().to_string())
-                .filter(|g| !g.is_empty())
-                .collect();
-        }
-    }
-    let insecure = helm_flags::global_bool(global_args, "kube-insecure-skip-tls-verify")?;
-    let debug = helm_flags::global_bool(global_args, "debug")?;
-    Ok(KubeSettings {
-        namespace: flag("namespace").or_else(|| env_nonempty("HELM_NAMESPACE")),
-        kube_context: flag("kube-context").or_else(|| env_nonempty("HELM_KUBECONTEXT")),
-        kubeconfig: flag("kubeconfig"),
-        kube_apiserver: flag("kube-apiserver").or_else(|| env_nonempty("HELM_KUBEAPISERVER")),
-        kube_token: flag("kube-token").or_else(|| env_nonempty("HELM_KUBETOKEN")),
-        kube_as_user: flag("kube-as-user").or_else(|| env_nonempty("HELM_KUBEASUSER")),
-        kube_as_groups: groups,
-        kube_ca_file: flag("kube-ca-file").or_else(|| env_nonempty("HELM_KUBECAFILE")),
-        kube_insecure_skip_tls_verify: insecure
-            .unwrap_or_else(|| env_true("HELM_KUBEINSECURE_SKIP_TLS_VERIFY")),
-        kube_tls_server_name: flag("kube-tls-server-name")
-            .or_else(|| env_nonempty("HELM_KUBETLS_SERVER_NAME")),
-        debug: debug.unwrap_or_else(|| env_true("HELM_DEBUG")),
-    })
 }
 
 /// Redacts the values of flags that carry credentials, for the journal and debug output.
@@ -491,6 +420,10 @@ mod tests {
         };
         assert!(text.contains("helm safe-rollback RELEASE [REVISION]"));
         assert!(text.contains("--cleanup-on-fail"));
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for exit in Exit::DOCUMENTED {
+            assert!(flat.contains(exit.summary()), "{}", exit.summary());
+        }
     }
 
     #[test]

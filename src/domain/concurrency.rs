@@ -7,17 +7,12 @@
 //! nor ours, means another writer, and nothing is deleted. Whoever created it, an object the
 //! release's deployed revision contains is never deleted: that revision needs it.
 //!
-//! The decisions ([`assess`], [`guard`]) are pure; [`check`] gathers their inputs.
+//! The decisions ([`assess`], [`guard`]) are pure; `pipeline::reconcile` reads their inputs.
 
-use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::domain::manifest::{self, objects_of};
 use crate::domain::model::{ManifestIndex, ObjectRef, Revision};
 use crate::domain::plan::{Decision, Plan, Spared};
-use crate::domain::report::Report;
-use crate::io::helm::Helm;
-use crate::pipeline::capture::Snapshot;
 
 /// A revision someone else made while we ran, as the JSON report shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -123,91 +118,8 @@ pub fn warning(concurrent: &[ConcurrentRevision]) -> String {
     )
 }
 
-/// What the guard needs, read now: the history, and the deployed revision's objects (from the
-/// snapshot when it is a revision we captured, else `helm get manifest`). `known` maps revision
-/// numbers to objects we already hold.
-pub fn check(
-    helm: &Helm,
-    release: &str,
-    captured: &[Revision],
-    our_revisions: usize,
-    known: &[(u64, &[ObjectRef])],
-) -> Result<(Assessment, Vec<ObjectRef>)> {
-    let now = helm
-        .history(release)
-        .context("re-reading the release history before deleting")?;
-    let assessment = assess(captured, &now, our_revisions);
-    let deployed = match assessment.deployed_now {
-        None => Vec::new(),
-        Some(revision) => match known.iter().find(|(r, _)| *r == revision) {
-            Some((_, objects)) => objects.to_vec(),
-            None => {
-                let bytes = helm.manifest(release, Some(revision))?;
-                objects_of(
-                    &manifest::parse_documents(&bytes)
-                        .with_context(|| format!("manifest of the deployed revision {revision}"))?,
-                )
-            }
-        },
-    };
-    Ok((assessment, deployed))
-}
-
-/// Right before any delete: turns deletes into reports when another writer changed the release
-/// or took our Lease, and spares what the deployed revision needs. `our_revisions` as for
-/// [`assess`]. Warnings and the other writer's revisions go into the report.
-pub fn protect(
-    helm: &Helm,
-    snapshot: &Snapshot,
-    our_revisions: usize,
-    lease_lost: bool,
-    plan: &mut Plan,
-    report: &mut Report,
-) {
-    if plan.leftovers.is_empty() {
-        return;
-    }
-    let mut known: Vec<(u64, &[ObjectRef])> = vec![
-        (snapshot.from_revision, &snapshot.current),
-        (snapshot.to_revision, &snapshot.target),
-    ];
-    if let Some(revision) = snapshot.last_successful_revision {
-        known.push((revision, &snapshot.last_successful));
-    }
-    let release = &snapshot.release;
-    match check(
-        helm,
-        &release.name,
-        &snapshot.history,
-        our_revisions,
-        &known,
-    ) {
-        Ok((assessment, deployed)) => {
-            guard(plan, &assessment, &deployed, &release.namespace);
-            if !assessment.concurrent.is_empty() {
-                report.warnings.push(warning(&assessment.concurrent));
-                report.concurrent_revisions.extend(assessment.concurrent);
-            }
-        }
-        Err(error) => {
-            hold(plan);
-            report.warnings.push(format!(
-                "could not check for other writers before deleting ({error:#}); nothing was deleted"
-            ));
-        }
-    }
-    if lease_lost {
-        hold(plan);
-        report.warnings.push(
-            "another run took this release's Lease while this one ran (we could not renew it in \
-             time); nothing was deleted"
-                .into(),
-        );
-    }
-}
-
 /// Nothing is deleted: every leftover is only reported.
-fn hold(plan: &mut Plan) {
+pub fn hold(plan: &mut Plan) {
     for leftover in &mut plan.leftovers {
         leftover.decision = Decision::Report;
     }

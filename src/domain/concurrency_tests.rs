@@ -4,7 +4,7 @@
 use super::*;
 use crate::domain::model::LiveObject;
 use crate::domain::plan::Leftover;
-use crate::io::helm::parse_history;
+use crate::domain::release::parse_history;
 
 fn history(version: &str) -> Vec<Revision> {
     let path = format!("tests/fixtures/real-helm/seed/helm-{version}/08-history.stdout");

@@ -8,11 +8,17 @@
 pub mod classify;
 pub mod concurrency;
 pub mod dry_run;
+pub mod exit;
 pub mod lease_state;
+pub mod live;
 pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod preflight;
+pub mod record;
+pub mod release;
+pub mod render;
 pub mod report;
+pub mod snapshot;
 pub mod verify;
 pub mod yaml11;

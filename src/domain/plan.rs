@@ -120,7 +120,7 @@ pub fn delete_command(object: &LiveObject, kubectl_globals: &[String]) -> String
 const CREDENTIAL_FLAGS: &[&str] = &["--token", "--password", "--username"];
 
 /// Connection flags with every credential replaced by a shell variable to supply it from.
-fn without_credentials(args: &[String]) -> Vec<String> {
+pub fn without_credentials(args: &[String]) -> Vec<String> {
     let placeholder = |flag: &str| match flag {
         "--token" => "--token=$HELM_KUBETOKEN".to_string(),
         other => format!("{other}=${}", other.trim_start_matches("--").to_uppercase()),

@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::domain::model::{LiveObject, ManifestIndex, ObjectRef, Revision};
-use crate::pipeline::capture::Snapshot;
+use crate::domain::snapshot::Snapshot;
 
 /// A release whose newest revision is still pending.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -281,7 +281,7 @@ pub fn pending(
 mod tests {
     use super::*;
     use crate::domain::model::{HelmVersion, ReleaseId, ReleaseOwner};
-    use crate::io::helm::parse_history;
+    use crate::domain::release::parse_history;
 
     fn history(version: &str) -> Vec<Revision> {
         parse_history(

@@ -1,29 +1,19 @@
-//! Step 5: tell the user what happened, the cause first.
+//! Tell the user what happened, the cause first.
 //!
-//! [`Report`] is everything a renderer needs; rendering is a pure function of it, so the text a
-//! human reads and the JSON a script reads can never disagree.
+//! [`Report`] is everything a renderer needs (see `render`), and it is built from the run's
+//! [`Record`] at the end — the same record the journal holds — never kept beside it, so the
+//! journal and what the user reads cannot drift apart. Runs that never got a record (capture
+//! failed, the release was busy) have their own constructors.
 
-use colored::Colorize;
 use serde::Serialize;
 
 use crate::domain::classify::{Class, Finding};
 use crate::domain::concurrency::ConcurrentRevision;
-use crate::domain::preflight::Forecast;
+use crate::domain::model::LiveObject;
+use crate::domain::plan::{self, Decision};
+use crate::domain::preflight::{self, Findings, Forecast};
+use crate::domain::record::{Action, ActionKind, ActionResult, Attempt, Outcome, Record, Stage};
 use crate::domain::verify::Drift;
-use crate::io::delete::ActionResult;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Succeeded,
-    Failed,
-    /// Preflight found a reason not to run helm; nothing was changed.
-    Refused,
-    /// `--plan`: nothing was meant to change.
-    Planned,
-    /// helm said it succeeded, but live objects do not match the target revision.
-    Drifted,
-}
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct LeftoverEntry {
@@ -35,15 +25,41 @@ pub struct LeftoverEntry {
     pub delete_command: String,
 }
 
+impl LeftoverEntry {
+    /// `connection`: kubectl's connection flags, credentials already replaced.
+    pub fn new(object: &LiveObject, connection: &[String]) -> LeftoverEntry {
+        LeftoverEntry {
+            kind: object.kind.clone(),
+            namespace: object.namespace.clone(),
+            name: object.name.clone(),
+            uid: object.uid.clone(),
+            delete_command: plan::delete_command(object, connection),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct ReconciledEntry {
     pub kind: String,
     pub namespace: Option<String>,
     pub name: String,
     pub uid: String,
-    pub action: String,
+    pub action: ActionKind,
     #[serde(flatten)]
     pub result: ActionResult,
+}
+
+impl From<&Action> for ReconciledEntry {
+    fn from(a: &Action) -> Self {
+        ReconciledEntry {
+            kind: a.kind.clone(),
+            namespace: a.namespace.clone(),
+            name: a.name.clone(),
+            uid: a.uid.clone(),
+            action: a.action,
+            result: a.result.clone(),
+        }
+    }
 }
 
 /// The JSON document of `--output json`; its fields are a public contract (see the README).
@@ -55,7 +71,8 @@ pub struct Report {
     pub from_revision: Option<u64>,
     pub to_revision: Option<u64>,
     pub outcome: Outcome,
-    /// Where it stopped when it stopped before helm ran (`"capture"`), else `"rollback"`.
+    /// Where it stopped when it stopped before helm ran (`"capture"`), else `"rollback"`
+    /// (`"finish"` for `--finish`).
     pub stage: &'static str,
     pub exit_code: i32,
     pub primary_errors: Vec<String>,
@@ -105,200 +122,169 @@ pub fn errors_of(findings: &[Finding], class: Class) -> Vec<String> {
     out
 }
 
-pub fn render_json(report: &Report) -> String {
-    serde_json::to_string_pretty(report).expect("report serialises")
+impl From<&Record> for Report {
+    fn from(record: &Record) -> Report {
+        let snapshot = &record.snapshot;
+        let mut report = Report {
+            namespace: Some(snapshot.release.namespace.clone()),
+            helm_version: Some(snapshot.helm.version.clone()),
+            from_revision: Some(snapshot.from_revision),
+            to_revision: Some(snapshot.to_revision),
+            outcome: record.outcome.unwrap_or(Outcome::Failed),
+            stage: match record.stage {
+                Stage::Rollback => "rollback",
+                Stage::Finish => "finish",
+            },
+            exit_code: record.exit_code.unwrap_or_default(),
+            refusal_reasons: record.refusal_reasons.clone(),
+            orphans: orphans_left(record),
+            warnings: record.warnings.clone(),
+            concurrent_revisions: record.concurrent_revisions.clone(),
+            reconciled: record.all_actions().map(ReconciledEntry::from).collect(),
+            finish_command: record.finish_command.clone(),
+            attempts: record.rollbacks(),
+            ..Report::blank(&snapshot.release.name, None)
+        };
+        if let Some(attempt) = record.attempts.last().filter(|a| !a.retried) {
+            report.add_attempt(attempt, &record.kubectl_connection);
+        }
+        report.primary_errors.extend(record.errors.iter().cloned());
+        if report.outcome == Outcome::Planned {
+            let findings = record.preflight.clone().unwrap_or_default();
+            report.plan = Some(preflight::forecast(snapshot, &findings));
+        }
+        if let Some(verification) = &record.verification {
+            report.verified = Some(verification.verified);
+            report.verify_error = verification.error.clone();
+            report.drifted = verification.drifted.clone();
+        }
+        report
+    }
 }
 
-pub fn render_text(report: &Report, debug: bool) -> String {
-    let mut out = String::new();
-    let revisions = match (report.from_revision, report.to_revision) {
-        (Some(from), Some(to)) => format!(" from revision {from} to {to}"),
-        _ => String::new(),
+/// The orphans preflight found that are still there (not removed before helm ran).
+fn orphans_left(record: &Record) -> Vec<LeftoverEntry> {
+    let Some(Findings { orphans, .. }) = &record.preflight else {
+        return Vec::new();
     };
-    let status = match report.outcome {
-        Outcome::Succeeded => format!(
-            "{} rollback of {}{revisions} succeeded",
-            "✔".green().bold(),
-            report.release.bold()
-        ),
-        Outcome::Failed if report.stage == "capture" => format!(
-            "{} rollback of {} not attempted: nothing was changed",
-            "✘".red().bold(),
-            report.release.bold()
-        ),
-        Outcome::Failed => format!(
-            "{} rollback of {}{revisions} failed (helm exit code {})",
-            "✘".red().bold(),
-            report.release.bold(),
-            report.exit_code
-        ),
-        Outcome::Refused => format!(
-            "{} rollback of {}{revisions} refused before helm ran: nothing was changed",
-            "✘".red().bold(),
-            report.release.bold()
-        ),
-        Outcome::Drifted => format!(
-            "{} rollback of {}{revisions}: helm reported success, but {} object(s) do not match revision {}",
-            "✘".red().bold(),
-            report.release.bold(),
-            report.drifted.len(),
-            report.to_revision.unwrap_or_default()
-        ),
-        Outcome::Planned => format!(
-            "{} plan for the rollback of {}{revisions} (nothing was changed)",
-            "•".cyan().bold(),
-            report.release.bold()
-        ),
+    let removed = |o: &LiveObject| {
+        record
+            .actions
+            .iter()
+            .any(|a| a.uid == o.uid && a.result.complete())
     };
-    out.push_str(&status);
-    out.push('\n');
-
-    if report.verified == Some(false) {
-        if let Some(reason) = &report.verify_error {
-            out.push_str(&format!("  {} {reason}\n", "not verified:".yellow().bold()));
-        }
-    }
-    for drift in &report.drifted {
-        out.push_str(&format!(
-            "  {} {}\n",
-            "drifted:".red().bold(),
-            drift.object()
-        ));
-        if let Some(reason) = &drift.reason {
-            out.push_str(&format!("    {reason}\n"));
-        }
-        for field in &drift.fields {
-            out.push_str(&format!(
-                "    {}: expected {}, live {}\n",
-                field.path, field.expected, field.live
-            ));
-        }
-    }
-    for reason in &report.refusal_reasons {
-        out.push_str(&format!(
-            "  {} {}\n",
-            "refused:".red().bold(),
-            indent(reason)
-        ));
-    }
-    if let Some(plan) = &report.plan {
-        for (label, objects) in [
-            ("create", &plan.create),
-            ("update", &plan.update),
-            ("delete", &plan.delete),
-            ("take over", &plan.take_over),
-            ("orphan (left by an earlier attempt)", &plan.orphans),
-        ] {
-            for object in objects {
-                out.push_str(&format!("  {label}: {object}\n"));
-            }
-        }
-        if report.refusal_reasons.is_empty() {
-            out.push_str("  preflight: the rollback would proceed\n");
-        }
-    }
-    let mut causes: Vec<(&str, &String)> = Vec::new();
-    causes.extend(report.primary_errors.iter().map(|e| ("error", e)));
-    causes.extend(report.lock_errors.iter().map(|e| ("locked", e)));
-    causes.extend(report.transient_errors.iter().map(|e| ("transient", e)));
-    for (label, text) in causes {
-        out.push_str(&format!(
-            "  {} {}\n",
-            format!("{label}:").red().bold(),
-            indent(text)
-        ));
-    }
-    if report.outcome == Outcome::Failed
-        && report.stage == "rollback"
-        && report.primary_errors.is_empty()
-        && report.lock_errors.is_empty()
-        && report.transient_errors.is_empty()
-    {
-        out.push_str("  error: helm printed no error message\n");
-    }
-    for warning in &report.warnings {
-        out.push_str(&format!(
-            "  {} {}\n",
-            "warning:".yellow().bold(),
-            indent(warning)
-        ));
-    }
-    if !report.cleanup_noise.is_empty() {
-        if debug {
-            for noise in &report.cleanup_noise {
-                out.push_str(&format!("  {} {}\n", "cleanup noise:".dimmed(), noise));
-            }
-        } else {
-            let n = report.cleanup_noise.len();
-            let lines = if n == 1 { "line" } else { "lines" };
-            out.push_str(&format!(
-                "  {}\n",
-                format!("{n} cleanup-noise {lines} hidden (see --debug)").dimmed()
-            ));
-        }
-    }
-    render_objects(
-        &mut out,
-        "leftovers:",
-        "objects this rollback created and helm left behind",
-        &report.leftovers,
-    );
-    render_objects(
-        &mut out,
-        "orphans:",
-        "objects an earlier failed attempt left behind (owned by this release, in no successful revision)",
-        &report.orphans,
-    );
-    for entry in &report.reconciled {
-        out.push_str(&format!(
-            "  {} {} {}/{}/{} (uid {}): {}\n",
-            "cleanup:".cyan().bold(),
-            entry.action,
-            entry.kind,
-            entry.namespace.as_deref().unwrap_or("-"),
-            entry.name,
-            entry.uid,
-            entry.result
-        ));
-    }
-    if let Some(command) = &report.finish_command {
-        out.push_str(&format!(
-            "  {} the cleanup is unfinished; when the cluster answers again, run: {command}\n",
-            "next:".yellow().bold()
-        ));
-    }
-    if let Some(journal) = &report.journal {
-        out.push_str(&format!("  journal: {journal}\n"));
-    }
-    out
+    orphans
+        .iter()
+        .filter(|o| !removed(o))
+        .map(|o| LeftoverEntry::new(o, &record.kubectl_connection))
+        .collect()
 }
 
-/// Objects the user may want to remove, each with the command that does it.
-fn render_objects(out: &mut String, label: &str, what: &str, objects: &[LeftoverEntry]) {
-    if objects.is_empty() {
-        return;
+impl Report {
+    /// The attempt that ended the run: its errors, helm's words by class, its leftovers.
+    fn add_attempt(&mut self, attempt: &Attempt, connection: &[String]) {
+        let findings = &attempt.rollback.findings;
+        self.primary_errors = errors_of(findings, Class::Primary);
+        self.primary_errors.extend(attempt.errors.iter().cloned());
+        self.cleanup_noise = errors_of(findings, Class::CleanupNoise);
+        self.transient_errors = errors_of(findings, Class::Transient);
+        self.lock_errors = errors_of(findings, Class::Lock);
+        self.warnings.extend(errors_of(findings, Class::Warning));
+        self.warnings.extend(attempt.warnings.iter().cloned());
+        self.concurrent_revisions
+            .extend(attempt.concurrent_revisions.iter().cloned());
+        let Some(plan) = &attempt.plan else { return };
+        self.leftovers = plan
+            .leftovers
+            .iter()
+            .filter(|l| l.decision == Decision::Report)
+            .map(|l| LeftoverEntry::new(&l.object, connection))
+            .collect();
     }
-    out.push_str(&format!("  {} {what}:\n", label.yellow().bold()));
-    for object in objects {
-        out.push_str(&format!(
-            "    {}/{}/{} (uid {})\n      remove with: {}\n      or re-run with --cleanup-on-fail\n",
-            object.kind,
-            object.namespace.as_deref().unwrap_or("-"),
-            object.name,
-            object.uid,
-            object.delete_command
-        ));
-    }
-}
 
-fn indent(text: &str) -> String {
-    text.replace('\n', "\n    ")
+    /// Folds in the report of a run finished before this one (`--finish` with several).
+    pub fn absorb_earlier(&mut self, earlier: Report) {
+        fn before<T>(earlier: Vec<T>, later: &mut Vec<T>) {
+            let later_items = std::mem::replace(later, earlier);
+            later.extend(later_items);
+        }
+        before(earlier.warnings, &mut self.warnings);
+        before(earlier.leftovers, &mut self.leftovers);
+        before(earlier.reconciled, &mut self.reconciled);
+        before(earlier.concurrent_revisions, &mut self.concurrent_revisions);
+    }
+
+    /// A run that stopped before anything changed (capture failed): one error.
+    pub fn not_attempted(
+        release: &str,
+        namespace: Option<String>,
+        helm_version: Option<String>,
+        message: String,
+    ) -> Report {
+        Report {
+            helm_version,
+            primary_errors: vec![message],
+            ..Report::blank(release, namespace)
+        }
+    }
+
+    /// Another run holds the release (exit 6).
+    pub fn busy(release: &str, namespace: Option<String>, message: String) -> Report {
+        Report {
+            lock_errors: vec![message],
+            ..Report::blank(release, namespace)
+        }
+    }
+
+    /// `--finish` found no interrupted run.
+    pub fn nothing_to_finish(release: &str, namespace: &str) -> Report {
+        Report {
+            outcome: Outcome::Succeeded,
+            stage: "finish",
+            warnings: vec![format!(
+                "nothing to finish: no interrupted run of {namespace}/{release}"
+            )],
+            ..Report::blank(release, Some(namespace.to_string()))
+        }
+    }
+
+    fn blank(release: &str, namespace: Option<String>) -> Report {
+        Report {
+            release: release.to_string(),
+            namespace,
+            helm_version: None,
+            from_revision: None,
+            to_revision: None,
+            outcome: Outcome::Failed,
+            stage: "capture",
+            exit_code: 0,
+            primary_errors: Vec::new(),
+            cleanup_noise: Vec::new(),
+            transient_errors: Vec::new(),
+            lock_errors: Vec::new(),
+            warnings: Vec::new(),
+            leftovers: Vec::new(),
+            reconciled: Vec::new(),
+            refusal_reasons: Vec::new(),
+            orphans: Vec::new(),
+            plan: None,
+            drifted: Vec::new(),
+            verified: None,
+            verify_error: None,
+            concurrent_revisions: Vec::new(),
+            finish_command: None,
+            attempts: 0,
+            journal: None,
+            duration_ms: 0,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::classify::classify;
+    use crate::domain::render::{render_json, render_text};
 
     fn report_for(stderr_fixture: &str) -> Report {
         let stderr = std::fs::read(format!("tests/fixtures/real-helm/{stderr_fixture}")).unwrap();

@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::domain::live::identity_of;
 use crate::domain::manifest::Document;
 use crate::domain::model::{LiveObject, ObjectRef};
-use crate::io::kubectl::identity_of;
 
 /// One object unlike the target revision, and how.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]

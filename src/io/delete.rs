@@ -8,65 +8,18 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::cli::helm_flags::RollbackFlags;
 use crate::domain::model::LiveObject;
+use crate::domain::record::{Action, ActionKind, ActionResult};
 use crate::io::exec;
-use crate::io::journal::Action;
 use crate::io::kube_api::{Method, Request, Response};
 use crate::io::kubectl::{Item, Kubectl};
 
 /// How long we wait for deleted objects to be gone when the user gave helm no `--timeout`.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(250);
-
-/// What became of one object we set out to delete. Serialised flat into its action: `"result":
-/// "terminating", "finalizers": [...]`, `"result": "failed", "error": "..."`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "kebab-case")]
-pub enum ActionResult {
-    /// We deleted it and it is gone.
-    Deleted,
-    /// It was already gone when we came to delete it.
-    Gone,
-    /// Deleted, but finalizers still hold it after the wait.
-    Terminating {
-        finalizers: Vec<String>,
-    },
-    /// Someone replaced it (same name, another uid) since we proved it ours: not deleted.
-    Replaced,
-    Failed {
-        error: String,
-    },
-}
-
-impl ActionResult {
-    /// Whether nothing of it is left: anything else makes the cleanup incomplete (exit 4).
-    pub fn complete(&self) -> bool {
-        matches!(self, ActionResult::Deleted | ActionResult::Gone)
-    }
-}
-
-/// The text report's words for it.
-impl std::fmt::Display for ActionResult {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ActionResult::Deleted => write!(f, "deleted"),
-            ActionResult::Gone => write!(f, "already gone"),
-            ActionResult::Terminating { finalizers } => write!(
-                f,
-                "terminating: still held by finalizers {} (remove them, or wait)",
-                finalizers.join(", ")
-            ),
-            ActionResult::Replaced => write!(
-                f,
-                "replaced by another object of the same name since we read it: not deleted"
-            ),
-            ActionResult::Failed { error } => write!(f, "failed: {error}"),
-        }
-    }
-}
 
 /// How long to wait for deletes: helm's `--timeout` when the user gave one (helm's own meaning:
 /// how long to wait for any single Kubernetes operation), else [`DEFAULT_WAIT`].
@@ -78,7 +31,7 @@ pub fn wait_bound(rollback: &RollbackFlags) -> Duration {
 /// gone, and says what became of each.
 pub fn delete_all(
     objects: &[&LiveObject],
-    action: &str,
+    action: ActionKind,
     kubectl: &Kubectl,
     release_namespace: &str,
     wait: Duration,
@@ -104,7 +57,7 @@ pub fn delete_all(
             namespace: object.namespace.clone(),
             name: object.name.clone(),
             uid: object.uid.clone(),
-            action: action.into(),
+            action,
             result: result.expect("every object has a result"),
         })
         .collect()
@@ -307,27 +260,6 @@ mod tests {
         assert!(
             matches!(answer(&forbidden), Some(ActionResult::Failed { error }) if error.contains("cannot delete"))
         );
-    }
-
-    #[test]
-    fn results_serialise_as_one_result_word_with_details_beside_it() {
-        let json = |r: &ActionResult| serde_json::to_value(r).unwrap();
-        assert_eq!(json(&ActionResult::Deleted)["result"], "deleted");
-        assert_eq!(json(&ActionResult::Gone)["result"], "gone");
-        assert_eq!(json(&ActionResult::Replaced)["result"], "replaced");
-        let held = json(&ActionResult::Terminating {
-            finalizers: vec!["example.com/hold".into()],
-        });
-        assert_eq!(held["result"], "terminating");
-        assert_eq!(held["finalizers"][0], "example.com/hold");
-        let failed = json(&ActionResult::Failed {
-            error: "HTTP 500".into(),
-        });
-        assert_eq!(
-            (failed["result"].as_str(), failed["error"].as_str()),
-            (Some("failed"), Some("HTTP 500"))
-        );
-        assert!(ActionResult::Gone.complete() && !ActionResult::Replaced.complete());
     }
 
     #[test]

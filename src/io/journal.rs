@@ -1,4 +1,5 @@
-//! The on-disk record of one attempt: written before the rollback runs, completed after.
+//! The journal: the run's record (`domain::record`) on disk, written before the rollback runs,
+//! completed after.
 //!
 //! If we are killed half-way, the journal is what tells the next run (or a human at 3 a.m.)
 //! what the cluster looked like before. Writes are atomic (write a sibling, fsync, rename), files
@@ -8,92 +9,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::domain::record::Record;
+use crate::domain::snapshot::Snapshot;
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
-
-use crate::domain::classify::Finding;
-use crate::domain::model::LiveObject;
-use crate::domain::plan::Plan;
-use crate::domain::preflight::Findings;
-use crate::domain::report::Outcome;
-use crate::io::delete::ActionResult;
-use crate::pipeline::capture::Snapshot;
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum State {
-    /// The pre-state is recorded; the rollback may or may not have started.
-    Captured,
-    /// Rollback, reconcile and report are done.
-    Completed,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RollbackRecord {
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub duration_ms: u128,
-    pub findings: Vec<Finding>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Attempt {
-    /// 1-based; 0 for the reconcile done by `--finish` for a run that died.
-    pub number: u32,
-    pub rollback: RollbackRecord,
-    pub live_after: Option<Vec<LiveObject>>,
-    pub plan: Option<Plan>,
-    pub actions: Vec<Action>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Action {
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-    pub uid: String,
-    pub action: String,
-    /// `"result": "deleted"`, or another outcome with its details beside it.
-    #[serde(flatten)]
-    pub result: ActionResult,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Record {
-    pub schema: u32,
-    pub tool_version: String,
-    pub state: State,
-    pub pid: u32,
-    /// helm's arguments with credentials redacted.
-    pub helm_args: Vec<String>,
-    pub snapshot: Snapshot,
-    pub preflight: Option<Findings>,
-    /// One per run of `helm rollback` (more than one with --retries).
-    pub attempts: Vec<Attempt>,
-    /// Actions taken before helm ran (removing an earlier attempt's orphans).
-    pub actions: Vec<Action>,
-    pub outcome: Option<Outcome>,
-    pub finished_at: Option<String>,
-}
-
-impl Record {
-    /// The record of an attempt whose pre-state is captured and nothing else is known yet.
-    pub fn captured(pid: u32, helm_args: Vec<String>, snapshot: Snapshot) -> Record {
-        Record {
-            schema: 1,
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            state: State::Captured,
-            pid,
-            helm_args,
-            snapshot,
-            preflight: None,
-            attempts: Vec::new(),
-            actions: Vec::new(),
-            outcome: None,
-            finished_at: None,
-        }
-    }
-}
 
 /// `$XDG_STATE_HOME/helm-safe-rollback`, else `~/.local/state/helm-safe-rollback`.
 pub fn default_dir(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
@@ -331,6 +249,7 @@ fn private_open(path: &Path, truncate: bool) -> std::io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::record::State;
 
     #[test]
     fn paths_cannot_escape_the_state_dir() {

@@ -15,11 +15,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::domain::dry_run::{self, takes_strategic_merge, Answer, WriteMethod};
+use crate::domain::live::{flatten, KubeDocument};
 use crate::domain::manifest::Document;
-use crate::domain::model::{
-    Cluster, LiveObject, ObjectRef, ReleaseOwner, RELEASE_NAMESPACE_ANNOTATION,
-    RELEASE_NAME_ANNOTATION, RESOURCE_POLICY_ANNOTATION,
-};
+use crate::domain::model::{Cluster, LiveObject, ObjectRef};
 use crate::io::exec::{self, Output};
 use crate::io::kube_api::{Method, Proxy, Request};
 
@@ -471,14 +469,6 @@ fn defines_kind(documents: &[Document], object: &ObjectRef) -> bool {
     })
 }
 
-/// The identity of one object as kubectl printed it.
-pub fn identity_of(value: &serde_json::Value) -> Option<LiveObject> {
-    let document = KubeDocument::deserialize(value).ok()?;
-    let mut out = Vec::new();
-    flatten(document, &mut out);
-    out.pop()
-}
-
 /// Which read a response answers: one object by name, or a page of a kind's LIST.
 enum Read {
     Named(GroupKey),
@@ -612,55 +602,6 @@ fn query(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-#[derive(Deserialize)]
-struct KubeDocument {
-    #[serde(rename = "apiVersion", default)]
-    api_version: String,
-    #[serde(default)]
-    kind: String,
-    metadata: Option<Metadata>,
-    items: Option<Vec<KubeDocument>>,
-}
-
-// A List's own metadata has none of these, hence the defaults.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Metadata {
-    #[serde(default)]
-    name: String,
-    namespace: Option<String>,
-    #[serde(default)]
-    uid: String,
-    #[serde(default)]
-    resource_version: String,
-    #[serde(default)]
-    annotations: HashMap<String, String>,
-}
-
-fn flatten(document: KubeDocument, out: &mut Vec<LiveObject>) {
-    if let Some(items) = document.items {
-        for item in items {
-            flatten(item, out);
-        }
-        return;
-    }
-    if let Some(mut meta) = document.metadata {
-        out.push(LiveObject {
-            api_version: document.api_version,
-            kind: document.kind,
-            namespace: meta.namespace,
-            name: meta.name,
-            uid: meta.uid,
-            resource_version: meta.resource_version,
-            owner: ReleaseOwner {
-                release_name: meta.annotations.remove(RELEASE_NAME_ANNOTATION),
-                release_namespace: meta.annotations.remove(RELEASE_NAMESPACE_ANNOTATION),
-            },
-            resource_policy: meta.annotations.remove(RESOURCE_POLICY_ANNOTATION),
-        });
-    }
 }
 
 #[cfg(test)]

@@ -4,46 +4,15 @@
 //! "created by this rollback" because its uid is *not* in here.
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 
 use crate::domain::dry_run::{self, WriteMethod};
 use crate::domain::manifest::{self, objects_of, Document};
-use crate::domain::model::{Cluster, HelmVersion, LiveObject, ObjectRef, ReleaseId, Revision};
+use crate::domain::model::{HelmVersion, ObjectRef, ReleaseId};
 use crate::domain::preflight;
-use crate::io::helm::{self, Helm};
-use crate::io::kubectl::{DryRun, Kubectl};
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub release: ReleaseId,
-    /// The cluster the run talked to (journals before it was recorded have none).
-    #[serde(default)]
-    pub cluster: Cluster,
-    pub helm: HelmVersion,
-    /// How helm writes objects in this rollback (client-side patches or server-side apply).
-    #[serde(default = "client_side")]
-    pub write_method: WriteMethod,
-    pub history: Vec<Revision>,
-    pub from_revision: u64,
-    pub to_revision: u64,
-    /// Objects of the newest revision (what helm rolls back *from*).
-    pub current: Vec<ObjectRef>,
-    /// Objects of the revision helm rolls back *to*.
-    pub target: Vec<ObjectRef>,
-    /// Identities of every object of `current` ∪ `target` that existed when we looked.
-    pub live: Vec<LiveObject>,
-    pub taken_at: String,
-    /// The newest revision helm completed successfully, and its objects (see preflight).
-    pub last_successful_revision: Option<u64>,
-    pub last_successful: Vec<ObjectRef>,
-    /// The target manifest's objects in full, for the preflight dry run and verification. Never
-    /// serialised: they can hold Secret data.
-    #[serde(skip)]
-    pub target_documents: Vec<Document>,
-    /// The same for the manifest helm rolls back from (its patches are computed against it).
-    #[serde(skip)]
-    pub current_documents: Vec<Document>,
-}
+use crate::domain::release;
+use crate::domain::snapshot::Snapshot;
+use crate::io::helm::Helm;
+use crate::io::kubectl::{self, Kubectl};
 
 /// Where capture failed; before the rollback nothing has changed, whatever the step.
 pub struct CaptureError {
@@ -70,8 +39,12 @@ pub struct Request<'a> {
 /// need only the manifests, so asking at once saves a round trip on every run.
 pub struct Captured {
     pub snapshot: Snapshot,
-    pub dry_run: Option<anyhow::Result<DryRun>>,
+    pub dry_run: DryRun,
 }
+
+/// The API server's verdict on the target revision: `None` when not asked for, `Err` when it
+/// could not be asked (no verdict either way).
+pub type DryRun = Option<anyhow::Result<kubectl::DryRun>>;
 
 type Manifest = anyhow::Result<Vec<Document>>;
 
@@ -144,7 +117,7 @@ pub fn capture(
             None => cluster,
         }
         .unwrap_or_default();
-        let (from_revision, to_revision) = helm::resolve_revisions(&history, request.revision)
+        let (from_revision, to_revision) = release::resolve_revisions(&history, request.revision)
             .map_err(fail("revision", Some(&version)))?;
         let current_documents = current.join().expect("manifest thread");
         let current_documents =
@@ -243,8 +216,4 @@ fn write_method(
         })
         .flatten();
     dry_run::write_method(version.major, request.server_side, recorded.as_deref())
-}
-
-fn client_side() -> WriteMethod {
-    WriteMethod::ClientSide
 }

@@ -1,13 +1,13 @@
 //! One run per release at a time: this machine's lock (`journal::lock_release`) and the
-//! release's Lease on the cluster (`lease`), and the exit code 6 a second run gets.
+//! release's Lease on the cluster (`lease`); a second run ends with exit 6.
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Invocation, OutputFormat};
-use crate::domain::report::{self, Report};
+use crate::cli::Invocation;
 use crate::io::journal;
 use crate::io::lease::{self, Lease};
-use crate::pipeline::{empty_report, Tools, EXIT_BUSY};
+use crate::pipeline::ending::Ending;
+use crate::pipeline::tools::Tools;
 
 pub(crate) enum Locked {
     Held(PathBuf, journal::ReleaseLock),
@@ -33,38 +33,19 @@ pub(crate) fn lock(
     )
 }
 
-/// Who holds this machine's lock, for [`busy`].
+/// Who holds this machine's lock, for [`Ending::busy`].
 pub(crate) fn local_holder(lock: &Path) -> String {
     format!("on this machine, lock {}", lock.display())
 }
 
-/// Another run holds the release: exit 6, naming the holder.
-pub(crate) fn busy(invocation: &Invocation, holder: &str) -> i32 {
-    let message = format!(
-        "another helm safe-rollback is working on release {} right now ({holder}); nothing was \
-         changed",
-        invocation.release,
-    );
-    if invocation.own.output == OutputFormat::Json {
-        let report = Report {
-            exit_code: EXIT_BUSY,
-            lock_errors: vec![message.clone()],
-            ..empty_report(invocation)
-        };
-        println!("{}", report::render_json(&report));
-    }
-    eprintln!("Error: {message}");
-    EXIT_BUSY
-}
-
-/// Takes the release's Lease (see `lease`): `Err(exit code)` when another run holds it; the
-/// warnings say when we took over an expired one or could not use Leases at all.
+/// Takes the release's Lease (see `lease`): `Err` when another run holds it; the warnings say
+/// when we took over an expired one or could not use Leases at all.
 pub(crate) fn take_lease(
     invocation: &Invocation,
     env: &dyn Fn(&str) -> Option<String>,
     tools: &Tools,
     namespace: &str,
-) -> Result<(Option<Lease>, Vec<String>), i32> {
+) -> Result<(Option<Lease>, Vec<String>), Ending> {
     let proxy = match tools.kubectl.proxy() {
         Ok(proxy) => proxy,
         Err(error) => {
@@ -86,7 +67,7 @@ pub(crate) fn take_lease(
             let warnings = lease.took_over.iter().cloned().collect();
             Ok((Some(lease), warnings))
         }
-        lease::Acquired::Busy(holder) => Err(busy(invocation, &holder)),
+        lease::Acquired::Busy(holder) => Err(Ending::busy(invocation, &holder)),
         lease::Acquired::Unavailable(warning) => Ok((None, vec![warning])),
     }
 }
