@@ -159,6 +159,60 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
                 .map_err(|a| anyhow::anyhow!("argument is not valid UTF-8: {a:?}"))
         })
         .collect::<Result<_>>()?;
+    let Split {
+        own,
+        helm_global_args,
+        rollback_args,
+        positionals,
+    } = split(args)?;
+    if own.iter().any(|a| a == "--help" || a == "-h") {
+        use clap::CommandFactory;
+        return Ok(Parsed::Help(OwnFlags::command().render_help().to_string()));
+    }
+    let own = OwnFlags::try_parse_from(&own).map_err(|e| {
+        let rendered = e.render().to_string();
+        anyhow::anyhow!(
+            "{}",
+            rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid flag")
+                .trim_start_matches("error: ")
+        )
+    })?;
+    let (release, revision) = match positionals.as_slice() {
+        [] => bail!("\"helm safe-rollback\" requires at least 1 argument: RELEASE [REVISION]"),
+        [release] => (release.clone(), None),
+        [release, revision] => (release.clone(), parse_revision(revision)?),
+        _ => bail!("\"helm safe-rollback\" accepts at most 2 arguments: RELEASE [REVISION]"),
+    };
+    validate_release_name(&release)?;
+    let kube = kube::kube_settings(&helm_global_args, env)?;
+    let rollback = helm_flags::rollback_flags(&rollback_args)?;
+    helm_flags::go_duration(&own.pending_max_age)
+        .map_err(|e| anyhow::anyhow!("--pending-max-age: {e}"))?;
+    Ok(Parsed::Run(Box::new(Invocation {
+        release,
+        revision,
+        own,
+        kube,
+        helm_global_args,
+        rollback_args,
+        rollback,
+    })))
+}
+
+/// The command line, sorted: ours (for clap), helm's global flags, `helm rollback`'s flags and
+/// the positional arguments.
+struct Split {
+    own: Vec<String>,
+    helm_global_args: Vec<String>,
+    rollback_args: Vec<String>,
+    positionals: Vec<String>,
+}
+
+/// Sorts each argument (and its value) into its bucket, knowing only which flags take a value.
+fn split(args: Vec<String>) -> Result<Split> {
     let mut own = vec!["helm safe-rollback".to_string()];
     let mut helm_global_args = Vec::new();
     let mut rollback_args = Vec::new();
@@ -203,41 +257,12 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
             }
         }
     }
-    if own.iter().any(|a| a == "--help" || a == "-h") {
-        use clap::CommandFactory;
-        return Ok(Parsed::Help(OwnFlags::command().render_help().to_string()));
-    }
-    let own = OwnFlags::try_parse_from(&own).map_err(|e| {
-        let rendered = e.render().to_string();
-        anyhow::anyhow!(
-            "{}",
-            rendered
-                .lines()
-                .next()
-                .unwrap_or("invalid flag")
-                .trim_start_matches("error: ")
-        )
-    })?;
-    let (release, revision) = match positionals.as_slice() {
-        [] => bail!("\"helm safe-rollback\" requires at least 1 argument: RELEASE [REVISION]"),
-        [release] => (release.clone(), None),
-        [release, revision] => (release.clone(), parse_revision(revision)?),
-        _ => bail!("\"helm safe-rollback\" accepts at most 2 arguments: RELEASE [REVISION]"),
-    };
-    validate_release_name(&release)?;
-    let kube = kube::kube_settings(&helm_global_args, env)?;
-    let rollback = helm_flags::rollback_flags(&rollback_args)?;
-    helm_flags::go_duration(&own.pending_max_age)
-        .map_err(|e| anyhow::anyhow!("--pending-max-age: {e}"))?;
-    Ok(Parsed::Run(Box::new(Invocation {
-        release,
-        revision,
+    Ok(Split {
         own,
-        kube,
         helm_global_args,
         rollback_args,
-        rollback,
-    })))
+        positionals,
+    })
 }
 
 fn is_short_with_value(arg: &str) -> bool {

@@ -1,13 +1,16 @@
-//! Step 1: record the pre-state before anything changes.
+//! Step 1: read the pre-state (`domain::snapshot`) before anything changes, in two stages of
+//! reads made at once.
 //!
 //! The snapshot is what makes every later decision provable: an object is only ever called
 //! "created by this rollback" because its uid is *not* in here.
+
+use std::thread::{Scope, ScopedJoinHandle};
 
 use anyhow::Context;
 
 use crate::domain::dry_run::{self, WriteMethod};
 use crate::domain::manifest::{self, objects_of, Document};
-use crate::domain::model::{HelmVersion, ObjectRef, ReleaseId};
+use crate::domain::model::{Cluster, HelmVersion, LiveObject, ObjectRef, ReleaseId, Revision};
 use crate::domain::preflight;
 use crate::domain::release;
 use crate::domain::snapshot::Snapshot;
@@ -52,49 +55,93 @@ pub fn capture(
     request: &Request,
     helm: &Helm,
     kubectl: &Kubectl,
-) -> std::result::Result<Captured, CaptureError> {
-    let fail = |step, helm_version: Option<&HelmVersion>| {
-        let helm_version = helm_version.cloned();
-        move |error| CaptureError {
-            step,
-            error,
-            helm: helm_version,
-        }
+) -> Result<Captured, CaptureError> {
+    let capturer = Capturer {
+        request,
+        helm,
+        kubectl,
     };
-    // `None` reads the newest revision: what `helm rollback` rolls back from.
-    // Parsed once, in full: the target's bodies serve the dry run and verification.
-    let read = |revision: Option<u64>| -> Manifest {
-        let bytes = helm.manifest(request.release, revision)?;
+    std::thread::scope(|scope| {
+        let release = capturer.read_release(scope)?;
+        capturer.read_live(release)
+    })
+}
+
+struct Capturer<'a> {
+    request: &'a Request<'a>,
+    helm: &'a Helm,
+    kubectl: &'a Kubectl,
+}
+
+/// What stage 1 learnt: the release, its revisions and manifests; not yet the cluster's objects.
+struct Release<'scope> {
+    version: HelmVersion,
+    history: Vec<Revision>,
+    namespace: String,
+    cluster: Cluster,
+    from_revision: u64,
+    to_revision: u64,
+    current_documents: Vec<Document>,
+    target_documents: Vec<Document>,
+    /// helm 4's write method, already being asked for when the revision was given.
+    early_method: Option<ScopedJoinHandle<'scope, WriteMethod>>,
+}
+
+/// What stage 2 read at once.
+struct Live {
+    live: anyhow::Result<Vec<LiveObject>>,
+    write_method: WriteMethod,
+    dry_run: DryRun,
+    extra: anyhow::Result<Option<Vec<Document>>>,
+}
+
+fn join<T>(thread: ScopedJoinHandle<'_, T>) -> T {
+    thread.join().expect("a capture thread panicked")
+}
+
+/// Where capture failed, with what was learnt before (the helm version, for the report).
+fn failed(
+    step: &'static str,
+    version: Option<&HelmVersion>,
+) -> impl FnOnce(anyhow::Error) -> CaptureError {
+    let helm = version.cloned();
+    move |error| CaptureError { step, error, helm }
+}
+
+impl Capturer<'_> {
+    /// A revision's manifest, parsed once and in full (the target's bodies serve the dry run
+    /// and verification). `None` reads the newest revision: what `helm rollback` rolls back from.
+    fn manifest(&self, revision: Option<u64>) -> Manifest {
+        let bytes = self.helm.manifest(self.request.release, revision)?;
         manifest::parse_documents(&bytes).with_context(|| match revision {
             Some(r) => format!("manifest of revision {r}"),
             None => "manifest of the newest revision".to_string(),
         })
-    };
+    }
 
-    std::thread::scope(|scope| {
-        // Stage 1: everything that needs only the release name, asked at once, so capture costs
-        // the slowest of these rather than their sum.
-        let version = scope.spawn(|| helm.version());
-        let history = scope.spawn(|| helm.history(request.release));
-        let current = scope.spawn(|| read(None));
-        let early_target = request.revision.map(|r| scope.spawn(move || read(Some(r))));
-        let mut cluster_thread = Some(scope.spawn(|| kubectl.cluster_target()));
+    /// Stage 1: everything that needs only the release name, asked at once, so capture costs
+    /// the slowest of these rather than their sum.
+    fn read_release<'scope, 'env>(
+        &'env self,
+        scope: &'scope Scope<'scope, 'env>,
+    ) -> Result<Release<'scope>, CaptureError> {
+        let (helm, request) = (self.helm, self.request);
+        let version = scope.spawn(move || helm.version());
+        let history = scope.spawn(move || helm.history(request.release));
+        let current = scope.spawn(move || self.manifest(None));
+        let early_target = request
+            .revision
+            .map(|r| scope.spawn(move || self.manifest(Some(r))));
+        let mut cluster_thread = Some(scope.spawn(move || self.kubectl.cluster_target()));
         let mut cluster = None;
         let namespace = match request.namespace {
             Some(ns) => Ok(ns.to_string()),
-            None => {
-                let thread = cluster_thread.take().expect("spawned");
-                thread
-                    .join()
-                    .expect("kubectl config thread")
-                    .map(|(known, ns)| {
-                        cluster = Some(known);
-                        ns.unwrap_or_else(|| "default".into())
-                    })
-            }
+            None => join(cluster_thread.take().expect("spawned")).map(|(known, ns)| {
+                cluster = Some(known);
+                ns.unwrap_or_else(|| "default".into())
+            }),
         };
-        let version = version.join().expect("helm version thread");
-        let version = version.map_err(fail("helm version", None))?;
+        let version = join(version).map_err(failed("helm version", None))?;
         // helm 4 follows the target revision's recorded method: with the revision given, ask
         // now, beside the other reads, rather than hold up the dry run for it later.
         let early_method = request
@@ -104,93 +151,120 @@ pub fn capture(
                 let version = version.clone();
                 scope.spawn(move || write_method(helm, &version, request, r))
             });
-        let history = history.join().expect("helm history thread");
-        let history = history.map_err(fail("helm history", Some(&version)))?;
-        let namespace = namespace.map_err(fail("namespace", Some(&version)))?;
+        let known = Some(&version);
+        let history = join(history).map_err(failed("helm history", known))?;
+        let namespace = namespace.map_err(failed("namespace", known))?;
         // Knowing the cluster is for --finish's check, never a reason to stop a rollback.
         let cluster = match cluster_thread {
-            Some(thread) => thread
-                .join()
-                .expect("kubectl config thread")
-                .ok()
-                .map(|c| c.0),
+            Some(thread) => join(thread).ok().map(|c| c.0),
             None => cluster,
         }
         .unwrap_or_default();
         let (from_revision, to_revision) = release::resolve_revisions(&history, request.revision)
-            .map_err(fail("revision", Some(&version)))?;
-        let current_documents = current.join().expect("manifest thread");
-        let current_documents =
-            current_documents.map_err(fail("helm get manifest", Some(&version)))?;
-        let target = match early_target {
-            Some(thread) => thread.join().expect("manifest thread"),
-            None => read(Some(to_revision)),
-        };
-        let target_documents = target.map_err(fail("helm get manifest", Some(&version)))?;
-        let current = objects_of(&current_documents);
-        let target = objects_of(&target_documents);
+            .map_err(failed("revision", known))?;
+        let current_documents = join(current).map_err(failed("helm get manifest", known))?;
+        let target_documents = match early_target {
+            Some(thread) => join(thread),
+            None => self.manifest(Some(to_revision)),
+        }
+        .map_err(failed("helm get manifest", known))?;
+        Ok(Release {
+            version,
+            history,
+            namespace,
+            cluster,
+            from_revision,
+            to_revision,
+            current_documents,
+            target_documents,
+            early_method,
+        })
+    }
 
-        // Stage 2: what needs the manifests, at once.
-        let last_successful_revision = preflight::last_successful_revision(&history);
-        let extra_revision =
-            last_successful_revision.filter(|r| *r != from_revision && *r != to_revision);
+    /// Stage 2: what needs the manifests — the live objects, the write method and dry run, the
+    /// last successful revision's manifest — then the snapshot.
+    fn read_live(&self, mut release: Release<'_>) -> Result<Captured, CaptureError> {
+        let current = objects_of(&release.current_documents);
+        let target = objects_of(&release.target_documents);
+        let last_successful_revision = preflight::last_successful_revision(&release.history);
+        let extra_revision = last_successful_revision
+            .filter(|r| *r != release.from_revision && *r != release.to_revision);
         let mut involved: Vec<ObjectRef> = current.iter().chain(target.iter()).cloned().collect();
         involved.sort();
         involved.dedup();
-        let (live, write_method, dry_run, extra) = std::thread::scope(|stage2| {
-            let extra = stage2.spawn(|| extra_revision.map(|r| read(Some(r))).transpose());
+        let early_method = release.early_method.take();
+        let read = self.read_at_once(&release, &involved, extra_revision, early_method);
+        let known = Some(&release.version);
+        let live = read
+            .live
+            .map_err(failed("reading the live objects", known))?;
+        let extra = read.extra.map_err(failed("helm get manifest", known))?;
+        let last_successful = match (last_successful_revision, extra) {
+            (_, Some(documents)) => objects_of(&documents),
+            (Some(r), None) if r == release.from_revision => current.clone(),
+            (Some(r), None) if r == release.to_revision => target.clone(),
+            _ => Vec::new(),
+        };
+        let snapshot = Snapshot {
+            release: ReleaseId {
+                name: self.request.release.to_string(),
+                namespace: release.namespace,
+            },
+            cluster: release.cluster,
+            helm: release.version,
+            write_method: read.write_method,
+            history: release.history,
+            from_revision: release.from_revision,
+            to_revision: release.to_revision,
+            current,
+            target,
+            live,
+            taken_at: jiff::Timestamp::now().to_string(),
+            last_successful_revision,
+            last_successful,
+            target_documents: release.target_documents,
+            current_documents: release.current_documents,
+        };
+        Ok(Captured {
+            snapshot,
+            dry_run: read.dry_run,
+        })
+    }
+
+    /// The live identities, the write method and the dry run, and an extra manifest, at once.
+    fn read_at_once(
+        &self,
+        release: &Release<'_>,
+        involved: &[ObjectRef],
+        extra_revision: Option<u64>,
+        early_method: Option<ScopedJoinHandle<'_, WriteMethod>>,
+    ) -> Live {
+        let (helm, kubectl, request) = (self.helm, self.kubectl, self.request);
+        let namespace = &release.namespace;
+        std::thread::scope(|stage2| {
+            let extra = stage2.spawn(|| extra_revision.map(|r| self.manifest(Some(r))).transpose());
             let checked = stage2.spawn(|| {
                 let method = match early_method {
-                    Some(thread) => thread.join().expect("helm get metadata thread"),
-                    None => write_method(helm, &version, request, to_revision),
+                    Some(thread) => join(thread),
+                    None => write_method(helm, &release.version, request, release.to_revision),
                 };
                 let dry_run = request.with_dry_run.then(|| {
-                    kubectl.dry_run(&target_documents, &current_documents, &namespace, method)
+                    let (targets, originals) =
+                        (&release.target_documents, &release.current_documents);
+                    kubectl.dry_run(targets, originals, namespace, method)
                 });
                 (method, dry_run)
             });
-            let live = kubectl.identities(&involved, &namespace);
-            let (method, dry_run) = checked.join().expect("dry-run thread");
-            (
+            let live = kubectl.identities(involved, namespace);
+            let (write_method, dry_run) = join(checked);
+            Live {
                 live,
-                method,
-                dry_run,
-                extra.join().expect("manifest thread"),
-            )
-        });
-        let live = live.map_err(fail("reading the live objects", Some(&version)))?;
-        let extra = extra.map_err(fail("helm get manifest", Some(&version)))?;
-        let last_successful = match (last_successful_revision, extra) {
-            (_, Some(documents)) => objects_of(&documents),
-            (Some(r), None) if r == from_revision => current.clone(),
-            (Some(r), None) if r == to_revision => target.clone(),
-            _ => Vec::new(),
-        };
-
-        Ok(Captured {
-            snapshot: Snapshot {
-                release: ReleaseId {
-                    name: request.release.to_string(),
-                    namespace,
-                },
-                cluster,
-                helm: version,
                 write_method,
-                history,
-                from_revision,
-                to_revision,
-                current,
-                target,
-                live,
-                taken_at: jiff::Timestamp::now().to_string(),
-                last_successful_revision,
-                last_successful,
-                target_documents,
-                current_documents,
-            },
-            dry_run,
+                dry_run,
+                extra: join(extra),
+            }
         })
-    })
+    }
 }
 
 /// Whether the write method depends on the target revision's record (helm 4, `--server-side`

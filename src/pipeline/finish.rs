@@ -38,11 +38,8 @@ pub fn finish_interrupted(
         Ok(target) => target,
         Err(e) => return failed("namespace", e),
     };
-    let namespace = invocation
-        .kube
-        .namespace
-        .clone()
-        .or(context_namespace)
+    // As helm picks it: the flag or HELM_NAMESPACE, the context's, else `default`.
+    let namespace = (invocation.kube.namespace.clone().or(context_namespace))
         .unwrap_or_else(|| "default".into());
     let (dir, _lock) = match lock(invocation, env, &namespace) {
         Ok(Locked::Held(dir, lock)) => (dir, lock),
@@ -77,15 +74,10 @@ pub fn finish_interrupted(
         history: &history,
         lease_lost: lease.as_ref().is_some_and(Lease::lost),
     };
-    let mut warnings = lease_warnings;
-    let mut records = Vec::new();
-    for earlier in &interrupted {
-        match finisher.complete(earlier, std::mem::take(&mut warnings)) {
-            Ok(record) => records.push(record),
-            Err(error) => return failed("reading the live objects", error),
-        }
+    match finisher.complete_all(&interrupted, lease_warnings) {
+        Ok(records) => ending(records, &interrupted, started),
+        Err(error) => failed("reading the live objects", error),
     }
-    ending(records, &interrupted, started)
 }
 
 /// A journal is only evidence about the cluster it was written against.
@@ -136,6 +128,20 @@ struct Finisher<'a> {
 }
 
 impl Finisher<'_> {
+    /// Each run in turn (the lease's warnings go with the first); `Err` stops at the first
+    /// whose cluster could not be read, the runs before it completed.
+    fn complete_all(
+        &self,
+        interrupted: &[Unfinished],
+        mut warnings: Vec<String>,
+    ) -> anyhow::Result<Vec<Record>> {
+        let mut records = Vec::new();
+        for earlier in interrupted {
+            records.push(self.complete(earlier, std::mem::take(&mut warnings))?);
+        }
+        Ok(records)
+    }
+
     /// Finds out how the dead run's helm ended, reconciles if it failed, and completes its
     /// journal. `Err` when the cluster could not be read.
     fn complete(&self, earlier: &Unfinished, warnings: Vec<String>) -> anyhow::Result<Record> {

@@ -47,14 +47,7 @@ impl<'a> Session<'a> {
         tools: &'a Tools,
         started: Instant,
     ) -> Result<(Session<'a>, DryRun), Ending> {
-        let request = capture::Request {
-            release: &invocation.release,
-            namespace: invocation.kube.namespace.as_deref(),
-            revision: invocation.revision,
-            server_side: invocation.rollback.server_side.as_deref(),
-            with_dry_run: !invocation.own.no_preflight,
-        };
-        let captured = capture::capture(&request, &tools.helm, &tools.kubectl)
+        let captured = capture::capture(&capture_request(invocation), &tools.helm, &tools.kubectl)
             .map_err(|failure| Ending::not_attempted(invocation, failure, started))?;
         let snapshot = captured.snapshot;
         let journaling = Instant::now();
@@ -98,15 +91,19 @@ impl<'a> Session<'a> {
             _lock: lock,
         };
         session.record.warnings.extend(lease_warnings);
-        for earlier in &interrupted {
-            session.record.warnings.push(format!(
+        let unfinished = interrupted.iter().map(|earlier| {
+            format!(
                 "an earlier run (pid {}) did not finish: its journal is {}; run `{}` to reconcile \
                  what it left",
                 earlier.pid,
                 earlier.path.display(),
                 session.finish_command
-            ));
-        }
+            )
+        });
+        session
+            .record
+            .warnings
+            .extend(unfinished.collect::<Vec<_>>());
         Ok((session, captured.dry_run))
     }
 
@@ -156,6 +153,16 @@ impl<'a> Session<'a> {
         report.journal = Some(self.journal.path.display().to_string());
         report.duration_ms = self.started.elapsed().as_millis();
         Ending::reported(exit, report)
+    }
+}
+
+fn capture_request(invocation: &Invocation) -> capture::Request<'_> {
+    capture::Request {
+        release: &invocation.release,
+        namespace: invocation.kube.namespace.as_deref(),
+        revision: invocation.revision,
+        server_side: invocation.rollback.server_side.as_deref(),
+        with_dry_run: !invocation.own.no_preflight,
     }
 }
 
