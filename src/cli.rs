@@ -37,7 +37,7 @@ The first argument is the release name; the second is a revision number. If omit
 rolls back to the previous release.",
     after_help = "Every `helm rollback` flag (--cleanup-on-fail, --dry-run, --force, --history-max,\n\
 --no-hooks, --recreate-pods, --timeout, --wait, --wait-for-jobs, and helm 4's --server-side,\n\
---force-conflicts, --force-replace …) and helm's global flags (-n/--namespace, --kube-context,\n\
+--force-conflicts, --force-replace, --description …) and helm's global flags (-n/--namespace, --kube-context,\n\
 --kubeconfig, --kube-apiserver, --kube-token, --kube-as-user, --kube-as-group, --kube-ca-file,\n\
 --kube-insecure-skip-tls-verify, --kube-tls-server-name, --debug …) are accepted and passed to\n\
 helm unchanged. HELM_BIN, HELM_NAMESPACE, HELM_KUBECONTEXT, HELM_DEBUG, KUBECONFIG and the other\n\
