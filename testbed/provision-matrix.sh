@@ -70,8 +70,10 @@ PY
   ln -sfn "$dir/helm" "$link.tmp" && mv -T "$link.tmp" "$link"
 }
 
-while IFS=$'\t' read -r version spec _; do
+while IFS=$'\t' read -r version spec reason; do
   case "$version" in ''|'#'*) continue ;; esac
+  # A third column says why this helm cannot run on the bed; the tests list it with that reason.
+  if [ -n "${reason:-}" ]; then say "$version not provisioned: $reason"; continue; fi
   provision "$version" "$spec"
 done <"$MATRIX"
 
