@@ -178,12 +178,18 @@ fn run_version(
 }
 
 fn render(rows: &[(String, Vec<Outcome>)]) -> (String, Vec<String>) {
-    let mut table = format!("| helm    | {} |\n", CELLS.join(" | "));
+    // Wide enough for "ok 12.3s" and "not run", so the columns line up.
+    let width = |cell: &str| cell.len().max(8);
+    let header: Vec<String> = CELLS
+        .iter()
+        .map(|c| format!("{c:<w$}", w = width(c)))
+        .collect();
+    let mut table = format!("| helm    | {} |\n", header.join(" | "));
     table.push_str(&format!(
         "|---------|{}|\n",
         CELLS
             .iter()
-            .map(|c| "-".repeat(c.len() + 2))
+            .map(|c| "-".repeat(width(c) + 2))
             .collect::<Vec<_>>()
             .join("|")
     ));
@@ -208,7 +214,7 @@ fn render(rows: &[(String, Vec<Outcome>)]) -> (String, Vec<String>) {
                         "not run".to_string()
                     }
                 };
-                format!("{text:<width$}", width = cell.len())
+                format!("{text:<w$}", w = width(cell))
             })
             .collect();
         table.push_str(&format!("| {version:<7} | {} |\n", cells.join(" | ")));
