@@ -35,14 +35,15 @@ fn after_help() -> String {
     format!("{HELM_FLAGS_HELP}\n{}", Exit::help_paragraph())
 }
 
-const HELM_FLAGS_HELP: &str =
-    "Every `helm rollback` flag (--cleanup-on-fail, --dry-run, --force, --history-max,\n\
---no-hooks, --recreate-pods, --timeout, --wait, --wait-for-jobs, and helm 4's --server-side,\n\
---force-conflicts, --force-replace …) and helm's global flags (-n/--namespace, --kube-context,\n\
---kubeconfig, --kube-apiserver, --kube-token, --kube-as-user, --kube-as-group, --kube-ca-file,\n\
---kube-insecure-skip-tls-verify, --kube-tls-server-name, --debug …) are accepted and passed to\n\
-helm unchanged. HELM_BIN, HELM_NAMESPACE, HELM_KUBECONTEXT, HELM_DEBUG, KUBECONFIG and the other\n\
-HELM_* variables are honoured as helm does.\n";
+const HELM_FLAGS_HELP: &str = "\
+Every `helm rollback` flag (--cleanup-on-fail, --dry-run, --force, --history-max, --no-hooks,
+--recreate-pods, --timeout, --wait, --wait-for-jobs, and helm 4's --server-side,
+--force-conflicts, --force-replace, --description …) and helm's global flags (-n/--namespace,
+--kube-context, --kubeconfig, --kube-apiserver, --kube-token, --kube-as-user, --kube-as-group,
+--kube-ca-file, --kube-insecure-skip-tls-verify, --kube-tls-server-name, --debug …) are
+accepted and passed to helm unchanged. HELM_BIN, HELM_NAMESPACE, HELM_KUBECONTEXT, HELM_DEBUG,
+KUBECONFIG and the other HELM_* variables are honoured as helm does.
+";
 
 /// Flags that belong to helm-safe-rollback itself.
 #[derive(Debug, Parser)]
