@@ -145,6 +145,14 @@ pub struct Invocation {
     pub rollback: RollbackFlags,
 }
 
+impl Invocation {
+    /// Whether leftovers may be deleted: `--cleanup-on-fail`, given now or (for `--finish`) to
+    /// the run being finished, and no `--no-reconcile`. Only ever decided here.
+    pub fn deletes_leftovers(&self, asked_before: bool) -> bool {
+        (self.rollback.cleanup_on_fail || asked_before) && !self.own.no_reconcile
+    }
+}
+
 pub enum Parsed {
     Run(Box<Invocation>),
     /// `--help`: print this and exit 0.

@@ -185,8 +185,7 @@ impl Finisher<'_> {
         let cleanup_asked_then =
             helm_flags::rollback_flags(&earlier.helm_args).is_ok_and(|flags| flags.cleanup_on_fail);
         let invocation = self.invocation;
-        let cleanup = (invocation.rollback.cleanup_on_fail || cleanup_asked_then)
-            && !invocation.own.no_reconcile;
+        let cleanup = invocation.deletes_leftovers(cleanup_asked_then);
         let reconciler = Reconciler {
             tools: self.tools,
             snapshot: &earlier.snapshot,

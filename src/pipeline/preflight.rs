@@ -40,7 +40,7 @@ impl Session<'_> {
             self.record.outcome = Some(Outcome::Planned);
             return Some(self.finish(Exit::Success));
         }
-        let removes_orphans = self.invocation.rollback.cleanup_on_fail && !own.no_reconcile;
+        let removes_orphans = self.invocation.deletes_leftovers(false);
         let deciding = Instant::now();
         let left_by_us = self.left_by_us.clone();
         let findings = findings(self.snapshot(), dry_run, removes_orphans, left_by_us);

@@ -96,8 +96,7 @@ impl Session<'_> {
     /// After a failed attempt: find what it left and remove what we may. Returns whether the
     /// cluster is back to its pre-state (the condition for a retry).
     fn reconcile_attempt(&mut self) -> bool {
-        let own = &self.invocation.own;
-        let cleanup = self.invocation.rollback.cleanup_on_fail && !own.no_reconcile;
+        let cleanup = self.invocation.deletes_leftovers(false);
         let our_revisions = self.record.attempts.len();
         let reconciled = self.reconciler().after_failure(cleanup, our_revisions);
         let attempt = self.record.attempts.last_mut().expect("an attempt ran");

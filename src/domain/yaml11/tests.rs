@@ -1,3 +1,5 @@
+//! YAML 1.1 as helm reads it, on the inputs that tell go-yaml v2 apart from YAML 1.2 parsers.
+
 use super::*;
 
 fn one(yaml: &str) -> Result<Value> {

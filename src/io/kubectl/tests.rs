@@ -1,3 +1,5 @@
+//! The kubectl adapter on real API answers: discovery, paths, LIST pages, dry-run verdicts.
+
 use super::*;
 use crate::domain::dry_run::{self, Answer};
 use crate::io::kube_api::Response;
