@@ -194,3 +194,87 @@ fn render_objects(out: &mut String, label: &str, what: &str, objects: &[Leftover
 fn indent(text: &str) -> String {
     text.replace('\n', "\n    ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::classify::{classify, Class};
+    use crate::domain::report::errors_of;
+
+    fn report_for(stderr_fixture: &str) -> Report {
+        let stderr = std::fs::read(format!("tests/fixtures/real-helm/{stderr_fixture}")).unwrap();
+        let findings = classify(&stderr);
+        Report {
+            release: "seed-h4".into(),
+            namespace: Some("default".into()),
+            helm_version: Some("v4.3.1".into()),
+            from_revision: Some(5),
+            to_revision: Some(2),
+            outcome: Outcome::Failed,
+            stage: "rollback",
+            exit_code: 1,
+            primary_errors: errors_of(&findings, Class::Primary),
+            cleanup_noise: errors_of(&findings, Class::CleanupNoise),
+            transient_errors: errors_of(&findings, Class::Transient),
+            lock_errors: errors_of(&findings, Class::Lock),
+            warnings: errors_of(&findings, Class::Warning),
+            leftovers: vec![],
+            reconciled: vec![],
+            refusal_reasons: vec![],
+            orphans: vec![],
+            plan: None,
+            attempts: 1,
+            drifted: vec![],
+            verified: None,
+            verify_error: None,
+            concurrent_revisions: vec![],
+            finish_command: None,
+            journal: Some("/state/j.json".into()),
+            duration_ms: 12,
+        }
+    }
+
+    #[test]
+    fn text_leads_with_the_cause_and_collapses_noise() {
+        colored::control::set_override(false);
+        let report = report_for("seed/helm-v4.3.1/06-rollback2-cleanup-leftover.stderr");
+        let text = render_text(&report, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("failed (helm exit code 1)"), "{text}");
+        assert!(
+            lines[1].starts_with("  error: server-side apply failed"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("1 cleanup-noise line hidden (see --debug)"),
+            "{text}"
+        );
+        assert!(!text.contains("skipping delete"), "{text}");
+        assert!(render_text(&report, true).contains("skipping delete"));
+    }
+
+    #[test]
+    fn json_has_the_documented_keys() {
+        let report = report_for("seed/helm-v3.17.3/06-rollback2-cleanup-leftover.stderr");
+        let value: serde_json::Value = serde_json::from_str(&render_json(&report)).unwrap();
+        for key in [
+            "release",
+            "namespace",
+            "helm_version",
+            "from_revision",
+            "to_revision",
+            "outcome",
+            "primary_errors",
+            "cleanup_noise",
+            "transient_errors",
+            "leftovers",
+            "reconciled",
+            "journal",
+            "duration_ms",
+        ] {
+            assert!(value.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(value["outcome"], "failed");
+        assert_eq!(value["primary_errors"].as_array().unwrap().len(), 1);
+    }
+}
