@@ -141,8 +141,11 @@ download_once() {
   command -v "$tool" >/dev/null 2>&1 || fail "cannot download: neither curl nor wget is on PATH"
   if [ "$tool" = curl ]; then
     curl -fsL --connect-timeout 20 -o "$2" "$1"
-  else
+  elif wget --version >/dev/null 2>&1; then
+    # GNU wget retries some failures 20 times by itself: one try, our retries are the policy.
     wget -q -T 20 -t 1 -O "$2" "$1"
+  else
+    wget -q -T 20 -O "$2" "$1" # busybox wget: no --version, no -t, and one try anyway
   fi
 }
 
