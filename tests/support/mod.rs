@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod fault_proxy;
+pub mod file_server;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
