@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     let env = |key: &str| std::env::var(key).ok();
     let exit = match cli::parse(std::env::args_os().skip(1).collect(), &env) {
         Ok(cli::Parsed::Help(text)) => {
-            println!("{text}");
+            to_stdout(&format!("{text}\n"));
             Exit::Success
         }
         Ok(cli::Parsed::Run(invocation)) => {
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             ending.exit
         }
         Err(error) => {
-            eprintln!("Error: {error}");
+            to_stderr(&format!("Error: {error}\n"));
             Exit::Usage
         }
     };
@@ -41,17 +41,29 @@ fn main() -> ExitCode {
 fn print(invocation: &Invocation, ending: &Ending) {
     if let Some(report) = &ending.report {
         match invocation.own.output {
-            OutputFormat::Json => println!("{}", render_json(report)),
+            OutputFormat::Json => to_stdout(&format!("{}\n", render_json(report))),
             OutputFormat::Text if ending.error_line.is_none() => {
                 let color =
                     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
                 colored::control::set_override(color);
-                print!("{}", render_text(report, invocation.kube.debug));
+                to_stdout(&render_text(report, invocation.kube.debug));
             }
             OutputFormat::Text => {}
         }
     }
     if let Some(line) = &ending.error_line {
-        eprintln!("Error: {line}");
+        to_stderr(&format!("Error: {line}\n"));
     }
+}
+
+/// A reader that went away (`helm safe-rollback --help | head`) is no reason to panic: the
+/// exit code still says how the run ended.
+fn to_stdout(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn to_stderr(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
