@@ -85,4 +85,29 @@ mod shape {
         }
         assert!(too_long.is_empty(), "{too_long:#?}");
     }
+
+    /// The layers point one way: `domain` (plain data, pure decisions) names neither `io` nor
+    /// `pipeline`, and `io` does not name `pipeline`, so no decision can reach for a process or
+    /// the cluster, and the layers cannot form a cycle.
+    #[test]
+    fn layers_only_depend_downwards() {
+        let mut wrong = Vec::new();
+        for (layer, forbidden) in [
+            ("src/domain", &["crate::io", "crate::pipeline"][..]),
+            ("src/io", &["crate::pipeline"][..]),
+        ] {
+            let mut files = Vec::new();
+            sources(Path::new(layer), &mut files);
+            for file in files {
+                let text = std::fs::read_to_string(&file).unwrap();
+                for (number, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or_default();
+                    if let Some(name) = forbidden.iter().find(|f| code.contains(*f)) {
+                        wrong.push(format!("{}:{}: {name}", file.display(), number + 1));
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
 }
