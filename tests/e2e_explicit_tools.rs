@@ -5,10 +5,6 @@
 
 mod support;
 
-use std::os::unix::process::CommandExt;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use support::{HelmMajor, Run, Scenario};
 
 for_both_helms!(
@@ -31,23 +27,7 @@ fn explicit(s: &Scenario, args: &[&str]) -> Run {
 fn delete_an_orphan_with_explicit_tools(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "explicit-delete");
-    let chart = s.chart("more");
-    s.helm(&["install", "more", &chart, "--set", "extra=true"])
-        .ok();
-    s.helm(&["upgrade", "more", &chart, "--set", "extra=false"])
-        .ok();
-    // Creates more-extra, then fails on the Deployment's immutable selector.
-    let failed = s.helm(&[
-        "upgrade",
-        "more",
-        &chart,
-        "--set",
-        "extra=true",
-        "--set",
-        "selector=b",
-    ]);
-    assert_ne!(failed.code, 0, "{failed}");
-    let orphan = s.uid("configmap/more-extra").expect("the orphan");
+    let orphan = s.orphan_of_a_failed_upgrade();
 
     let run = explicit(&s, &["more", "1", "--cleanup-on-fail", "--output", "json"]);
     assert_eq!(run.code, 0, "{run}");
@@ -84,24 +64,13 @@ fn finish_a_killed_run_with_explicit_tools(helm: HelmMajor) {
         .ok();
     s.helm(&["upgrade", "more", &chart, "--set", "extra=false,replicas=1"])
         .ok();
-    let mut killed = s
-        .safe_rollback_explicit_command(&["more", "1", "--wait", "--timeout", "5m"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while s.uid("configmap/more-extra").is_none() {
-        assert!(Instant::now() < deadline, "helm never created more-extra");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // SAFETY: kill(2) on the process group this test started and has not reaped.
-    assert_eq!(
-        unsafe { libc::kill(-(killed.id() as i32), libc::SIGKILL) },
-        0
-    );
-    killed.wait().unwrap();
+    s.kill_once_more_extra_exists(&mut s.safe_rollback_explicit_command(&[
+        "more",
+        "1",
+        "--wait",
+        "--timeout",
+        "5m",
+    ]));
 
     let run = explicit(&s, &["more", "--finish", "--output", "json"]);
     assert_eq!(run.code, 0, "{run}");

@@ -6,10 +6,6 @@
 
 mod support;
 
-use std::os::unix::process::CommandExt;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use support::{strings, HelmMajor, Scenario};
 
 for_both_helms!(a_journal_is_only_finished_on_its_own_cluster_and_as_it_was_asked);
@@ -38,33 +34,16 @@ fn a_journal_is_only_finished_on_its_own_cluster_and_as_it_was_asked(helm: HelmM
         .concat(),
     )
     .ok();
-    let mut killed = s
-        .safe_rollback_command(&[
-            "more",
-            "1",
-            "--wait",
-            "--timeout",
-            "5m",
-            "--cleanup-on-fail=false",
-            "--kube-context",
-            "testbed",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while s.uid("configmap/more-extra").is_none() {
-        assert!(Instant::now() < deadline, "helm never created more-extra");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // SAFETY: kill(2) on the process group this test started and has not reaped.
-    assert_eq!(
-        unsafe { libc::kill(-(killed.id() as i32), libc::SIGKILL) },
-        0
-    );
-    killed.wait().unwrap();
+    s.kill_once_more_extra_exists(&mut s.safe_rollback_command(&[
+        "more",
+        "1",
+        "--wait",
+        "--timeout",
+        "5m",
+        "--cleanup-on-fail=false",
+        "--kube-context",
+        "testbed",
+    ]));
     let extra = s
         .uid("configmap/more-extra")
         .expect("the killed run created it");

@@ -337,24 +337,7 @@ fn success(s: &Scenario) {
 /// `--cleanup-on-fail` before the rollback recreates it.
 fn cleanup(helm: &MatrixHelm) {
     let s = scenario(helm, "mx-orphan");
-    let chart = s.chart("more");
-    s.helm(&["install", "more", &chart, "--set", "extra=true"])
-        .ok();
-    s.helm(&["upgrade", "more", &chart, "--set", "extra=false"])
-        .ok();
-    let failed = s.helm(&[
-        "upgrade",
-        "more",
-        &chart,
-        "--set",
-        "extra=true",
-        "--set",
-        "selector=b",
-    ]);
-    assert_ne!(failed.code, 0, "{failed}");
-    let orphan = s
-        .uid("configmap/more-extra")
-        .expect("the failed upgrade left the ConfigMap behind");
+    let orphan = s.orphan_of_a_failed_upgrade();
     let run = s.safe_rollback(&["more", "1", "--cleanup-on-fail", "--output", "json"]);
     assert_eq!(run.code, 0, "{run}");
     let report = run.json();

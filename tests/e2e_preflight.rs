@@ -93,26 +93,7 @@ fn a_foreign_object_is_refused_and_left_untouched(helm: HelmMajor) {
 fn an_orphan_of_an_earlier_attempt_is_removed_with_cleanup_on_fail(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "orphan");
-    let chart = s.chart("more");
-    s.helm(&["install", "more", &chart, "--set", "extra=true"])
-        .ok();
-    s.helm(&["upgrade", "more", &chart, "--set", "extra=false"])
-        .ok();
-    // A failed upgrade that creates the ConfigMap and then fails on the Deployment's immutable
-    // selector: the ConfigMap is left behind, owned by the release, in no successful revision.
-    let failed = s.helm(&[
-        "upgrade",
-        "more",
-        &chart,
-        "--set",
-        "extra=true",
-        "--set",
-        "selector=b",
-    ]);
-    assert_ne!(failed.code, 0, "{failed}");
-    let orphan_uid = s
-        .uid("configmap/more-extra")
-        .expect("the failed upgrade left the ConfigMap behind");
+    let orphan_uid = s.orphan_of_a_failed_upgrade();
 
     // Without cleanup: reported, not touched (the rollback itself goes ahead).
     let run = s.safe_rollback(&["more", "1", "--output", "json", "--plan"]);

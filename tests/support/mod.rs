@@ -9,6 +9,7 @@ pub mod fault_proxy;
 pub mod file_server;
 
 use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -320,6 +321,56 @@ impl Scenario {
             "--from-literal=owner=someone-else",
         ]);
         chart
+    }
+
+    /// more/steps.sh's orphan: release `more` at revision 2 (`more-extra` only in revision 1),
+    /// then an upgrade that creates `more-extra` and fails on the Deployment's immutable
+    /// selector. The ConfigMap stays, owned by the release, in no successful revision. Returns
+    /// the orphan's uid.
+    pub fn orphan_of_a_failed_upgrade(&self) -> String {
+        let chart = self.chart("more");
+        self.helm(&["install", "more", &chart, "--set", "extra=true"])
+            .ok();
+        self.helm(&["upgrade", "more", &chart, "--set", "extra=false"])
+            .ok();
+        let failed = self.helm(&[
+            "upgrade",
+            "more",
+            &chart,
+            "--set",
+            "extra=true",
+            "--set",
+            "selector=b",
+        ]);
+        assert_ne!(failed.code, 0, "the selector change must fail:\n{failed}");
+        self.uid("configmap/more-extra")
+            .expect("the failed upgrade left the ConfigMap behind")
+    }
+
+    /// Starts `command` (a rollback of release `more` that waits), kills its whole process
+    /// group with SIGKILL as soon as helm has created `more-extra`, and reaps it: a run that
+    /// died mid-rollback, its journal left open.
+    pub fn kill_once_more_extra_exists(&self, command: &mut Command) {
+        let mut killed = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start the run to kill");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.uid("configmap/more-extra").is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "helm never created more-extra"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // SAFETY: kill(2) on the process group this test started and has not reaped.
+        assert_eq!(
+            unsafe { libc::kill(-(killed.id() as i32), libc::SIGKILL) },
+            0
+        );
+        killed.wait().expect("reap the killed run");
     }
 
     /// Routes every later helm, kubectl and helm-safe-rollback call of this scenario through a
