@@ -375,6 +375,35 @@ impl Scenario {
         command
     }
 
+    /// Our binary given its tools explicitly, as a user who names them does: `HELM_BIN` the
+    /// absolute path of this scenario's helm, `--kubectl` the absolute path of kubectl, and a
+    /// PATH that holds neither (only `sh`), so that a lookup on PATH would fail.
+    pub fn safe_rollback_explicit_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_helm-safe-rollback"));
+        self.explicit_tools_env(&mut command);
+        command
+            .env("HELM_BIN", self.helm_bin())
+            .args(args)
+            .arg("--kubectl")
+            .arg(&self.bed.kubectl)
+            .args(["--namespace", &self.namespace])
+            .arg("--journal-dir")
+            .arg(self.journal_dir());
+        command
+    }
+
+    /// [`Scenario::user_env`] with a PATH that has no helm and no kubectl: a directory holding
+    /// only `sh` (the system's PATH has a kubectl of its own).
+    pub fn explicit_tools_env(&self, command: &mut Command) {
+        let dir = self.home.path().join("no-tools");
+        if std::fs::symlink_metadata(dir.join("sh")).is_err() {
+            std::fs::create_dir_all(&dir).expect("create the no-tools dir");
+            std::os::unix::fs::symlink("/bin/sh", dir.join("sh")).expect("link sh");
+        }
+        self.user_env(command);
+        command.env("PATH", dir);
+    }
+
     /// The environment users run us in: the scenario's (kubeconfig, helm homes), PATH with this
     /// scenario's `helm` and `kubectl` first, and no tool paths of ours. Our kubectl proxy's
     /// private socket directory goes to TMPDIR, where tests can see it.
