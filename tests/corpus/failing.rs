@@ -5,11 +5,11 @@
 //! revision is made from a copy of the chart with one more template, a ConfigMap the other
 //! revisions do not have: the chart's own objects are untouched, and the invalid value is the
 //! chart's own. Steps: the invalid upgrade fails (the objects it created are deleted, as an
-//! operator would after a failed upgrade), a good upgrade follows, then `--plan`, then
-//! `helm safe-rollback REL <failed> --no-preflight`: it fails with the API server's reason
-//! first, and its leftovers are exactly what it created (live state before and after); each
-//! leftover's printed `delete_command` removes it; after another good upgrade the same rollback
-//! with `--cleanup-on-fail` leaves nothing.
+//! operator would after a failed upgrade), a good upgrade follows, then
+//! `helm safe-rollback REL <failed> --no-preflight --cleanup-on-fail`: it fails with the API
+//! server's reason first and leaves nothing; then `--plan` and the same rollback without
+//! cleanup: the reason first, leftovers exactly what it created (live state before and after),
+//! each named by the plan, and each leftover's printed `delete_command` removes it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -176,7 +176,43 @@ pub fn run(c: &Chart, outcome: &mut Outcome) -> Vec<String> {
     c.upgrade(c.chart, &c.upgrade).ok();
     let failed = failed.to_string();
 
-    // What --plan forecasts, then what the rollback does.
+    // The rollback asked to clean up after itself, from the good revision: nothing it created
+    // stays.
+    let before = c.snapshot();
+    let run = c.s.safe_rollback(&[
+        c.name,
+        &failed,
+        "--no-preflight",
+        "--cleanup-on-fail",
+        "--output",
+        "json",
+        "--timeout",
+        "3m",
+    ]);
+    let after = c.snapshot();
+    let report = report_of(&run, reason, &mut problems);
+    outcome.outcomes.1 = report["outcome"]
+        .as_str()
+        .unwrap_or("no-report")
+        .to_string();
+    let changes = before.changes(&after);
+    outcome.left_after_cleanup = changes.created.len();
+    if !changes.created.is_empty() || !changes.deleted.is_empty() {
+        problems.push(format!(
+            "--cleanup-on-fail left {:?} and deleted {:?}\n{run}",
+            changes.created, changes.deleted
+        ));
+    }
+    if report["leftovers"].as_array().is_none_or(|l| !l.is_empty()) {
+        problems.push(format!(
+            "--cleanup-on-fail reports leftovers {}",
+            report["leftovers"]
+        ));
+    }
+    // The same rollback without cleanup, now from the failed rollback's revision (helm
+    // compares with that revision's manifest, which has the extra object, but creates what is
+    // not live: no good upgrade is needed in between). What --plan forecasts, then what the
+    // rollback does.
     let plan =
         c.s.safe_rollback(&[c.name, &failed, "--plan", "--output", "json"]);
     let before = c.snapshot();
@@ -254,39 +290,6 @@ pub fn run(c: &Chart, outcome: &mut Outcome) -> Vec<String> {
         problems.push(format!("still there after the delete commands: {still:?}"));
     }
 
-    // The same rollback asked to clean up after itself: nothing it created stays.
-    c.upgrade(c.chart, &c.upgrade).ok();
-    let before = c.snapshot();
-    let run = c.s.safe_rollback(&[
-        c.name,
-        &failed,
-        "--no-preflight",
-        "--cleanup-on-fail",
-        "--output",
-        "json",
-        "--timeout",
-        "3m",
-    ]);
-    let after = c.snapshot();
-    let report = report_of(&run, reason, &mut problems);
-    outcome.outcomes.1 = report["outcome"]
-        .as_str()
-        .unwrap_or("no-report")
-        .to_string();
-    let changes = before.changes(&after);
-    outcome.left_after_cleanup = changes.created.len();
-    if !changes.created.is_empty() || !changes.deleted.is_empty() {
-        problems.push(format!(
-            "--cleanup-on-fail left {:?} and deleted {:?}\n{run}",
-            changes.created, changes.deleted
-        ));
-    }
-    if report["leftovers"].as_array().is_none_or(|l| !l.is_empty()) {
-        problems.push(format!(
-            "--cleanup-on-fail reports leftovers {}",
-            report["leftovers"]
-        ));
-    }
     problems
 }
 
