@@ -1,20 +1,69 @@
-//! The `helm-safe-rollback` binary: parse the command line, run the pipeline, exit with its code.
+//! The `helm-safe-rollback` binary: parse the command line, run the pipeline, print how it
+//! ended, exit with its code. The only place that prints a report.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use helm_safe_rollback::{app, cli};
+use helm_safe_rollback::cli::{self, Invocation, OutputFormat};
+use helm_safe_rollback::domain::exit::Exit;
+use helm_safe_rollback::domain::render::{render_json, render_text};
+use helm_safe_rollback::io::exec;
+use helm_safe_rollback::pipeline::{self, Ending};
+
 fn main() -> ExitCode {
     let env = |key: &str| std::env::var(key).ok();
-    let code = match cli::parse(std::env::args_os().skip(1).collect(), &env) {
+    let exit = match cli::parse(std::env::args_os().skip(1).collect(), &env) {
         Ok(cli::Parsed::Help(text)) => {
-            println!("{text}");
-            0
+            to_stdout(&format!("{text}\n"));
+            Exit::Success
         }
-        Ok(cli::Parsed::Run(invocation)) => app::run(&invocation, &env),
+        Ok(cli::Parsed::Run(invocation)) => {
+            // Once for the whole process: signals go to helm while it runs, and are remembered.
+            if let Err(error) = exec::handle_signals() {
+                eprintln!(
+                    "Warning: cannot handle signals ({error:#}); ^C will stop this run at once"
+                );
+            }
+            let ending = pipeline::run(&invocation, &env);
+            print(&invocation, &ending);
+            ending.exit
+        }
         Err(error) => {
-            eprintln!("Error: {error}");
-            app::EXIT_USAGE
+            to_stderr(&format!("Error: {error}\n"));
+            Exit::Usage
         }
     };
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    ExitCode::from(exit.process_code())
+}
+
+/// The report on stdout (JSON, or text unless the run ended in one error line), then that line
+/// on stderr.
+fn print(invocation: &Invocation, ending: &Ending) {
+    if let Some(report) = &ending.report {
+        match invocation.own.output {
+            OutputFormat::Json => to_stdout(&format!("{}\n", render_json(report))),
+            OutputFormat::Text if ending.error_line.is_none() => {
+                let color =
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                colored::control::set_override(color);
+                to_stdout(&render_text(report, invocation.kube.debug));
+            }
+            OutputFormat::Text => {}
+        }
+    }
+    if let Some(line) = &ending.error_line {
+        to_stderr(&format!("Error: {line}\n"));
+    }
+}
+
+/// A reader that went away (`helm safe-rollback --help | head`) is no reason to panic: the
+/// exit code still says how the run ended.
+fn to_stdout(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn to_stderr(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -2,7 +2,7 @@
 # Starts a fresh test bed in RUNDIR: etcd, kube-apiserver and kube-controller-manager on free
 # loopback ports, a token-authenticated admin kubeconfig, and RUNDIR/env for the tests:
 #   HSR_TESTBED_KUBECONFIG HSR_TESTBED_SERVER HSR_TESTBED_TOKEN HSR_TESTBED_CA
-#   HSR_HELM3 HSR_HELM4 HSR_KUBECTL HSR_TESTBED_RUNDIR
+#   HSR_HELM3 HSR_HELM4 HSR_KUBECTL HSR_TESTBED_RUNDIR HSR_HELM_MATRIX_DIR
 # Only the PIDs it starts are recorded (RUNDIR/pids); testbed/down.sh RUNDIR stops them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +14,8 @@ fail() { say "FAILED at step $step: $*"; exit 1; }
 trap 'rc=$?; [ $rc -eq 0 ] || say "FAILED at step $step (exit $rc); logs in $RUNDIR"' EXIT
 
 "$here/provision.sh"
+# The helm version matrix (tests/e2e_matrix.rs); instant once cached.
+"$here/provision-matrix.sh"
 CACHE="${HSR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/helm-safe-rollback}/testbed"
 BIN="$CACHE/bin"
 
@@ -125,5 +127,6 @@ export HSR_TESTBED_CA=
 export HSR_HELM3=$BIN/helm3
 export HSR_HELM4=$BIN/helm4
 export HSR_KUBECTL=$BIN/kubectl
+export HSR_HELM_MATRIX_DIR=$CACHE/matrix
 ENV
 say "up: $SERVER (kubeconfig $RUNDIR/kubeconfig)"

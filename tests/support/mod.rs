@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod fault_proxy;
+pub mod file_server;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -154,6 +155,8 @@ impl std::fmt::Display for Run {
 pub struct Scenario {
     pub bed: Bed,
     pub helm: HelmMajor,
+    /// A helm of the version matrix (its binary), instead of the bed's helm 3 or 4.
+    helm_override: Option<PathBuf>,
     pub namespace: String,
     pub home: tempfile::TempDir,
     pub kubeconfig: PathBuf,
@@ -169,8 +172,33 @@ pub const USER_HELM: &str = "helm";
 impl Scenario {
     /// `name` becomes part of the namespace so a failing test's leftovers are easy to find.
     pub fn new(bed: Bed, helm: HelmMajor, name: &str) -> Scenario {
+        Scenario::create(bed, helm, None, helm.tag(), name)
+    }
+
+    /// A scenario run with any helm binary (one of the version matrix, tests/e2e_matrix.rs):
+    /// `version` (`v3.9.4`) picks the major version the tests' expectations follow and goes
+    /// into the namespace, so scenarios of different versions never share objects.
+    pub fn with_helm(bed: Bed, binary: &Path, version: &str, name: &str) -> Scenario {
+        let helm = if version.starts_with("v3.") {
+            HelmMajor::V3
+        } else if version.starts_with("v4.") {
+            HelmMajor::V4
+        } else {
+            panic!("helm {version}: only helm 3 and 4 are known to the tests")
+        };
+        let tag = version.replace('.', "-");
+        Scenario::create(bed, helm, Some(binary.to_path_buf()), &tag, name)
+    }
+
+    fn create(
+        bed: Bed,
+        helm: HelmMajor,
+        helm_override: Option<PathBuf>,
+        tag: &str,
+        name: &str,
+    ) -> Scenario {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let namespace = format!("{name}-{}-{}-{n}", helm.tag(), std::process::id())
+        let namespace = format!("{name}-{tag}-{}-{n}", std::process::id())
             .replace('_', "-")
             .to_lowercase();
         let home = tempfile::tempdir().unwrap();
@@ -178,6 +206,7 @@ impl Scenario {
         let scenario = Scenario {
             bed,
             helm,
+            helm_override,
             namespace,
             home,
             kubeconfig,
@@ -188,6 +217,9 @@ impl Scenario {
     }
 
     pub fn helm_bin(&self) -> &Path {
+        if let Some(binary) = &self.helm_override {
+            return binary;
+        }
         match self.helm {
             HelmMajor::V3 => &self.bed.helm3,
             HelmMajor::V4 => &self.bed.helm4,
@@ -646,4 +678,54 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// One helm of the version matrix (testbed/helm-matrix.tsv, or `HSR_HELM_MATRIX`).
+pub struct MatrixHelm {
+    /// `v3.9.4`
+    pub version: String,
+    /// The PyPI wheel that ships it, `name==version`.
+    pub wheel: String,
+    /// Where testbed/provision-matrix.sh put it: `$HSR_HELM_MATRIX_DIR/helm-<version>`.
+    pub binary: PathBuf,
+    /// The matrix's optional third column: why this helm cannot run on the bed. Such a
+    /// version is listed with its reason in the test's table, not run and not dropped.
+    pub cannot_run: Option<String>,
+}
+
+/// The helm version matrix. The file must exist (the repo carries it); the binaries are
+/// looked for in `HSR_HELM_MATRIX_DIR`, which testbed/up.sh writes into the bed's env.
+pub fn helm_matrix() -> Vec<MatrixHelm> {
+    let path = std::env::var_os("HSR_HELM_MATRIX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("testbed/helm-matrix.tsv"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the helm version matrix {} cannot be read ({e}); HSR_HELM_MATRIX names another",
+            path.display()
+        )
+    });
+    let dir = std::env::var_os("HSR_HELM_MATRIX_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .expect("HSR_HELM_MATRIX_DIR is not set: start the bed with testbed/up.sh (it provisions the matrix) and source RUNDIR/env");
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let mut fields = line.split('\t');
+            let version = fields.next().unwrap().trim().to_string();
+            let wheel = fields.next().unwrap_or("").trim().to_string();
+            let cannot_run = fields
+                .next()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string);
+            MatrixHelm {
+                binary: dir.join(format!("helm-{version}")),
+                version,
+                wheel,
+                cannot_run,
+            }
+        })
+        .collect()
 }

@@ -1,0 +1,473 @@
+//! The command line: `helm safe-rollback RELEASE [REVISION] [flags]`.
+//!
+//! We are a drop-in for `helm rollback`, so helm's flags are not ours to validate: whatever we do
+//! not own is handed to helm unchanged and helm stays the judge of it. We only need to know which
+//! of helm's flags take a value (to find the positional arguments) and which are global (to pass
+//! them to the `helm history`/`helm get` calls we make ourselves, and to translate them for
+//! kubectl). Our own flags are parsed by clap.
+
+pub mod commands;
+pub mod helm_flags;
+mod kube;
+
+pub use kube::KubeSettings;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Parser, ValueEnum};
+
+use crate::domain::exit::Exit;
+
+use self::helm_flags::{
+    flag_name, RollbackFlags, GLOBAL_BOOL_FLAGS, GLOBAL_VALUE_FLAGS, ROLLBACK_VALUE_FLAGS,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// What `--help` says after the flags: helm's flags pass through; the exit codes (from [`Exit`]).
+fn after_help() -> String {
+    format!("{HELM_FLAGS_HELP}\n{}", Exit::help_paragraph())
+}
+
+const HELM_FLAGS_HELP: &str = "\
+Every `helm rollback` flag (--cleanup-on-fail, --dry-run, --force, --history-max, --no-hooks,
+--recreate-pods, --timeout, --wait, --wait-for-jobs, and helm 4's --server-side,
+--force-conflicts, --force-replace, --description …) and helm's global flags (-n/--namespace,
+--kube-context, --kubeconfig, --kube-apiserver, --kube-token, --kube-as-user, --kube-as-group,
+--kube-ca-file, --kube-insecure-skip-tls-verify, --kube-tls-server-name, --debug …) are
+accepted and passed to helm unchanged. HELM_BIN, HELM_NAMESPACE, HELM_KUBECONTEXT, HELM_DEBUG,
+KUBECONFIG and the other HELM_* variables are honoured as helm does.
+";
+
+/// Flags that belong to helm-safe-rollback itself.
+#[derive(Debug, Parser)]
+#[command(
+    name = "helm safe-rollback",
+    override_usage = "helm safe-rollback RELEASE [REVISION] [flags]",
+    about = "This command rolls back a release to a previous revision with the native `helm rollback`,\n\
+after recording the release's history, manifests and the identity of every live object in a\n\
+journal. If the rollback fails, the real error is shown first with helm's cleanup noise collapsed,\n\
+and objects that the failed rollback provably created (absent before, present now, owned by this\n\
+release) are listed - or deleted when --cleanup-on-fail is given. Nothing that existed before the\n\
+rollback, and nothing owned by someone else, is ever deleted.\n\n\
+The first argument is the release name; the second is a revision number. If omitted or 0, it\n\
+rolls back to the previous release.",
+    after_help = after_help(),
+    disable_version_flag = true,
+    // Laid out like helm's own help: description, Usage, Flags, then the rest.
+    help_template = "{about-with-newline}\nUsage:\n  {usage}\n\nFlags:\n{options}\n{after-help}\n"
+)]
+pub struct OwnFlags {
+    /// Report format: `text` for humans, `json` for scripts (stdout then holds one JSON document).
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Never delete anything after a failed rollback, even with --cleanup-on-fail; only report.
+    #[arg(long)]
+    pub no_reconcile: bool,
+    /// Where journals are written [default: $XDG_STATE_HOME/helm-safe-rollback].
+    #[arg(long, value_name = "DIR", env = "HELM_SAFE_ROLLBACK_JOURNAL_DIR")]
+    pub journal_dir: Option<PathBuf>,
+    /// The kubectl binary to use.
+    #[arg(long, value_name = "PATH", env = "KUBECTL", default_value = "kubectl")]
+    pub kubectl: PathBuf,
+    /// The helm binary to use (helm sets HELM_BIN for plugins).
+    #[arg(long, value_name = "PATH", env = "HELM_BIN", default_value = "helm")]
+    pub helm: PathBuf,
+    /// Skip the checks made before helm runs (server-side dry run of the target revision,
+    /// foreign objects, leftovers of earlier attempts, pending releases).
+    #[arg(long)]
+    pub no_preflight: bool,
+    /// Refuse, instead of warning, when a preflight check could not run (a webhook without
+    /// dry-run support, an API error, missing permissions).
+    #[arg(long)]
+    pub strict: bool,
+    /// Let helm adopt target objects that exist but belong to another release or to nobody.
+    #[arg(long)]
+    pub allow_takeover: bool,
+    /// Roll back even if the newest revision is pending and younger than --pending-max-age.
+    #[arg(long)]
+    pub allow_pending: bool,
+    /// Age after which a pending revision is treated as abandoned (helm's default --timeout).
+    #[arg(long, value_name = "DURATION", default_value = "5m0s")]
+    pub pending_max_age: String,
+    /// Print what the rollback would create, update, delete and take over, and the preflight
+    /// verdict; change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Finish an attempt that was interrupted (SIGKILL, lost API server) from its journal:
+    /// find out how it ended and reconcile what it left. Add --cleanup-on-fail to delete.
+    #[arg(long)]
+    pub finish: bool,
+    /// Run helm rollback again, up to N more times with exponential backoff, when it failed on
+    /// a transient fault (network, API server busy, conflict) and the cluster is back to its
+    /// pre-state.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    /// Do not check, after helm reports success, that the live objects match the target revision.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+/// Our flags, as (long name, takes a value), read from the clap definition so the splitter and
+/// the parser cannot disagree.
+fn own_flags() -> Vec<(String, bool)> {
+    use clap::CommandFactory;
+    let command = OwnFlags::command();
+    let mut flags: Vec<(String, bool)> = command
+        .get_arguments()
+        .filter_map(|a| {
+            let takes_value = a.get_action().takes_values();
+            a.get_long().map(|long| (long.to_string(), takes_value))
+        })
+        .collect();
+    flags.push(("help".into(), false));
+    flags
+}
+
+#[derive(Debug)]
+pub struct Invocation {
+    pub release: String,
+    /// `None` means "the previous revision", as for helm (omitted or 0).
+    pub revision: Option<u64>,
+    pub own: OwnFlags,
+    pub kube: KubeSettings,
+    /// Helm's global flags as the user wrote them, for every helm call we make.
+    pub helm_global_args: Vec<String>,
+    /// `helm rollback` flags as the user wrote them, for the rollback only.
+    pub rollback_args: Vec<String>,
+    /// The same flags, read once as helm reads them: what our decisions depend on.
+    pub rollback: RollbackFlags,
+}
+
+impl Invocation {
+    /// Whether leftovers may be deleted: `--cleanup-on-fail`, given now or (for `--finish`) to
+    /// the run being finished, and no `--no-reconcile`. Only ever decided here.
+    pub fn deletes_leftovers(&self, asked_before: bool) -> bool {
+        (self.rollback.cleanup_on_fail || asked_before) && !self.own.no_reconcile
+    }
+}
+
+pub enum Parsed {
+    Run(Box<Invocation>),
+    /// `--help`: print this and exit 0.
+    Help(String),
+}
+
+/// Splits argv (without the program name) into ours and helm's, and reads helm's environment.
+pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed> {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| anyhow::anyhow!("argument is not valid UTF-8: {a:?}"))
+        })
+        .collect::<Result<_>>()?;
+    let Split {
+        own,
+        helm_global_args,
+        rollback_args,
+        positionals,
+    } = split(args)?;
+    if own.iter().any(|a| a == "--help" || a == "-h") {
+        use clap::CommandFactory;
+        return Ok(Parsed::Help(OwnFlags::command().render_help().to_string()));
+    }
+    let own = OwnFlags::try_parse_from(&own).map_err(|e| {
+        let rendered = e.render().to_string();
+        anyhow::anyhow!(
+            "{}",
+            rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid flag")
+                .trim_start_matches("error: ")
+        )
+    })?;
+    let (release, revision) = match positionals.as_slice() {
+        [] => bail!("\"helm safe-rollback\" requires at least 1 argument: RELEASE [REVISION]"),
+        [release] => (release.clone(), None),
+        [release, revision] => (release.clone(), parse_revision(revision)?),
+        _ => bail!("\"helm safe-rollback\" accepts at most 2 arguments: RELEASE [REVISION]"),
+    };
+    validate_release_name(&release)?;
+    let kube = kube::kube_settings(&helm_global_args, env)?;
+    let rollback = helm_flags::rollback_flags(&rollback_args)?;
+    helm_flags::go_duration(&own.pending_max_age)
+        .map_err(|e| anyhow::anyhow!("--pending-max-age: {e}"))?;
+    Ok(Parsed::Run(Box::new(Invocation {
+        release,
+        revision,
+        own,
+        kube,
+        helm_global_args,
+        rollback_args,
+        rollback,
+    })))
+}
+
+/// The command line, sorted: ours (for clap), helm's global flags, `helm rollback`'s flags and
+/// the positional arguments.
+struct Split {
+    own: Vec<String>,
+    helm_global_args: Vec<String>,
+    rollback_args: Vec<String>,
+    positionals: Vec<String>,
+}
+
+/// Sorts each argument (and its value) into its bucket, knowing only which flags take a value.
+fn split(args: Vec<String>) -> Result<Split> {
+    let mut own = vec!["helm safe-rollback".to_string()];
+    let mut helm_global_args = Vec::new();
+    let mut rollback_args = Vec::new();
+    let mut positionals = Vec::new();
+    let own_flags = own_flags();
+    let mut iter = args.into_iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            positionals.extend(iter.by_ref());
+            break;
+        }
+        let Some(flag) = flag_name(&arg) else {
+            positionals.push(arg);
+            continue;
+        };
+        let has_inline_value = arg.contains('=') || is_short_with_value(&arg);
+        let own_flag = own_flags.iter().find(|(name, _)| *name == flag);
+        let (bucket, takes_value) = if flag == "h" {
+            (&mut own, false)
+        } else if flag == "o" {
+            (&mut own, true)
+        } else if let Some((_, takes_value)) = own_flag {
+            (&mut own, *takes_value)
+        } else if GLOBAL_VALUE_FLAGS.contains(&flag.as_str()) || flag == "n" {
+            (&mut helm_global_args, true)
+        } else if GLOBAL_BOOL_FLAGS.contains(&flag.as_str()) {
+            (&mut helm_global_args, false)
+        } else {
+            (
+                &mut rollback_args,
+                ROLLBACK_VALUE_FLAGS.contains(&flag.as_str()),
+            )
+        };
+        bucket.push(arg);
+        if takes_value && !has_inline_value {
+            match iter.next() {
+                Some(value) => bucket.push(value),
+                None => bail!(
+                    "flag needs an argument: {flag_display}",
+                    flag_display = dashed(&flag)
+                ),
+            }
+        }
+    }
+    Ok(Split {
+        own,
+        helm_global_args,
+        rollback_args,
+        positionals,
+    })
+}
+
+fn is_short_with_value(arg: &str) -> bool {
+    !arg.starts_with("--") && arg.len() > 2
+}
+
+fn dashed(flag: &str) -> String {
+    if flag.len() == 1 {
+        format!("-{flag}")
+    } else {
+        format!("--{flag}")
+    }
+}
+
+fn parse_revision(text: &str) -> Result<Option<u64>> {
+    match text.parse::<i64>() {
+        Ok(0) => Ok(None),
+        Ok(n) if n > 0 => Ok(Some(n as u64)),
+        Ok(_) => bail!(
+            "invalid revision {text:?}: must be a positive number, or 0 for the previous revision"
+        ),
+        Err(_) => bail!("invalid revision {text:?}: not a number"),
+    }
+}
+
+/// Helm's own rule (pkg/chartutil ValidateReleaseName): a DNS-1123 subdomain of at most 53
+/// characters. Checking it here keeps odd names out of journal paths and kubectl arguments.
+fn validate_release_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 53
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !valid {
+        bail!("invalid release name {name:?}: must be a lowercase RFC 1123 subdomain of at most 53 characters");
+    }
+    Ok(())
+}
+
+/// Redacts the values of flags that carry credentials, for the journal and debug output.
+pub fn redact(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut hide_next = false;
+    for arg in args {
+        if hide_next {
+            out.push("<redacted>".to_string());
+            hide_next = false;
+            continue;
+        }
+        match arg.split_once('=') {
+            Some((flag, _)) if flag == "--kube-token" => out.push(format!("{flag}=<redacted>")),
+            _ => {
+                hide_next = arg == "--kube-token";
+                out.push(arg.clone());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Parsed> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        parse(args.iter().map(OsString::from).collect(), &lookup)
+    }
+
+    fn invocation(args: &[&str]) -> Invocation {
+        match parse_with(args, &[]).unwrap() {
+            Parsed::Run(inv) => *inv,
+            Parsed::Help(_) => panic!("help"),
+        }
+    }
+
+    #[test]
+    fn splits_ours_helms_globals_and_rollback_flags() {
+        let inv = invocation(&[
+            "-n",
+            "team",
+            "web",
+            "--timeout",
+            "5m",
+            "3",
+            "--cleanup-on-fail",
+            "--output",
+            "json",
+            "--kube-context=prod",
+            "--wait",
+            "--no-reconcile",
+        ]);
+        assert_eq!(inv.release, "web");
+        assert_eq!(inv.revision, Some(3));
+        assert_eq!(inv.own.output, OutputFormat::Json);
+        assert!(inv.own.no_reconcile);
+        assert_eq!(inv.helm_global_args, ["-n", "team", "--kube-context=prod"]);
+        assert_eq!(
+            inv.rollback_args,
+            ["--timeout", "5m", "--cleanup-on-fail", "--wait"]
+        );
+        assert!(inv.rollback.cleanup_on_fail);
+        assert_eq!(inv.kube.namespace.as_deref(), Some("team"));
+        assert_eq!(inv.kube.kube_context.as_deref(), Some("prod"));
+    }
+
+    #[test]
+    fn revision_zero_or_none_means_previous() {
+        assert_eq!(invocation(&["web"]).revision, None);
+        assert_eq!(invocation(&["web", "0"]).revision, None);
+    }
+
+    #[test]
+    fn bad_revisions_and_names_are_one_line_errors() {
+        for (args, expected) in [
+            (&["web", "-1"][..], "must be a positive number"),
+            (&["web", "two"][..], "not a number"),
+            (&["Web_1"][..], "invalid release name"),
+            (&[][..], "requires at least 1 argument"),
+            (&["a", "1", "2"][..], "at most 2 arguments"),
+            (&["a", "--output", "yaml"][..], "invalid value 'yaml'"),
+            (&["a", "--timeout"][..], "flag needs an argument: --timeout"),
+        ] {
+            let err = parse_with(args, &[]).err().unwrap().to_string();
+            assert!(err.contains(expected), "{args:?}: {err}");
+            assert!(!err.contains('\n'), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn helm_environment_fills_what_flags_do_not_say() {
+        let env = [
+            ("HELM_NAMESPACE", "from-env"),
+            ("HELM_KUBECONTEXT", "ctx"),
+            ("HELM_DEBUG", "true"),
+            ("HELM_KUBEASGROUPS", "a, b"),
+        ];
+        let Parsed::Run(inv) = parse_with(&["web"], &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(inv.kube.namespace.as_deref(), Some("from-env"));
+        assert_eq!(inv.kube.kube_context.as_deref(), Some("ctx"));
+        assert!(inv.kube.debug);
+        assert_eq!(inv.kube.kube_as_groups, ["a", "b"]);
+        let Parsed::Run(inv) = parse_with(&["web", "--namespace=flag"], &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(inv.kube.namespace.as_deref(), Some("flag"));
+    }
+
+    #[test]
+    fn kubectl_gets_the_same_connection() {
+        let inv = invocation(&[
+            "web",
+            "--kube-apiserver",
+            "https://x",
+            "--kube-token=t",
+            "--kube-insecure-skip-tls-verify",
+        ]);
+        assert_eq!(
+            inv.kube.kubectl_args(),
+            [
+                "--server=https://x",
+                "--token=t",
+                "--insecure-skip-tls-verify=true"
+            ]
+        );
+    }
+
+    #[test]
+    fn help_is_ours() {
+        let Parsed::Help(text) = parse_with(&["--help"], &[]).unwrap() else {
+            panic!()
+        };
+        assert!(text.contains("helm safe-rollback RELEASE [REVISION]"));
+        assert!(text.contains("--cleanup-on-fail"));
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for exit in Exit::DOCUMENTED {
+            assert!(flat.contains(exit.summary()), "{}", exit.summary());
+        }
+    }
+
+    #[test]
+    fn tokens_are_redacted() {
+        let args: Vec<String> = ["--kube-token", "s3cret", "--kube-token=s3cret", "-n", "x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let redacted = redact(&args).join(" ");
+        assert!(!redacted.contains("s3cret"));
+        assert!(redacted.contains("-n x"));
+    }
+}

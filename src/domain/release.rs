@@ -1,0 +1,114 @@
+//! The release as helm prints it: its version and history, and which revisions a rollback goes
+//! from and to — read exactly as helm itself decides, tested on real helm output.
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::domain::model::{HelmVersion, Revision};
+
+/// `v3.17.3+ge4da497` → major 3.
+pub fn parse_version(text: &str) -> Result<HelmVersion> {
+    let version = text.trim().split('+').next().unwrap_or("").to_string();
+    let major = version
+        .strip_prefix('v')
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse::<u64>().ok())
+        .ok_or_else(|| anyhow!("cannot read helm's version from {:?}", text.trim()))?;
+    Ok(HelmVersion { version, major })
+}
+
+/// Helm 3 and helm 4 are what the classifier and the preflight checks know.
+pub fn supported(version: HelmVersion) -> Result<HelmVersion> {
+    if !(3..=4).contains(&version.major) {
+        bail!(
+            "unsupported helm version {}: helm-safe-rollback supports helm 3 and helm 4",
+            version.version
+        );
+    }
+    Ok(version)
+}
+
+pub fn parse_history(json: &[u8]) -> Result<Vec<Revision>> {
+    let mut revisions: Vec<Revision> = serde_json::from_slice(json)
+        .context("helm history printed something that is not its JSON")?;
+    revisions.sort_by_key(|r| r.revision);
+    Ok(revisions)
+}
+
+/// Which revision helm will roll back from and to, exactly as `helm rollback` decides it:
+/// from the newest revision, to the one asked for or the one before the newest.
+pub fn resolve_revisions(history: &[Revision], requested: Option<u64>) -> Result<(u64, u64)> {
+    let current = history
+        .iter()
+        .map(|r| r.revision)
+        .max()
+        .ok_or_else(|| anyhow!("release has no revisions"))?;
+    let target = requested.unwrap_or(current.saturating_sub(1));
+    if target == 0 || !history.iter().any(|r| r.revision == target) {
+        match requested {
+            Some(n) => bail!("release has no {n} version"),
+            None => {
+                bail!("release has no previous revision to roll back to (current is {current})")
+            }
+        }
+    }
+    Ok((current, target))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed_history(version: &str) -> Vec<Revision> {
+        let json = std::fs::read(format!(
+            "tests/fixtures/real-helm/seed/helm-{version}/08-history.stdout"
+        ))
+        .unwrap();
+        parse_history(&json).unwrap()
+    }
+
+    #[test]
+    fn reads_real_history_from_both_helm_versions() {
+        for version in ["v3.17.3", "v4.3.1"] {
+            let history = seed_history(version);
+            assert_eq!(history.len(), 7);
+            assert_eq!(history[1].status, "failed");
+            assert_eq!(history[6].status, "deployed");
+        }
+    }
+
+    #[test]
+    fn resolves_like_helm_rollback() {
+        let history = seed_history("v3.17.3");
+        assert_eq!(resolve_revisions(&history, None).unwrap(), (7, 6));
+        assert_eq!(resolve_revisions(&history, Some(2)).unwrap(), (7, 2));
+        // helm's own wording (seed step 10): `Error: release has no 99 version`.
+        assert_eq!(
+            resolve_revisions(&history, Some(99))
+                .unwrap_err()
+                .to_string(),
+            "release has no 99 version"
+        );
+        let first_only = &history[..1];
+        assert!(resolve_revisions(first_only, None).is_err());
+    }
+
+    #[test]
+    fn only_helm_3_and_4_are_supported() {
+        // What `helm version --short` prints for helm 2 and a future helm 5.
+        for text in ["v2.17.0+ga690bad", "v5.0.0+g0000000"] {
+            let err = supported(parse_version(text).unwrap()).unwrap_err();
+            assert!(
+                err.to_string().starts_with("unsupported helm version"),
+                "{err}"
+            );
+        }
+        assert!(supported(parse_version("v3.17.3+ge4da497").unwrap()).is_ok());
+    }
+
+    #[test]
+    fn reads_versions() {
+        assert_eq!(parse_version("v3.17.3+ge4da497\n").unwrap().major, 3);
+        assert_eq!(parse_version("v4.3.1+g0fbf9c0").unwrap().version, "v4.3.1");
+        assert!(parse_version("garbage").is_err());
+    }
+}

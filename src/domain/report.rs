@@ -1,0 +1,281 @@
+//! Tell the user what happened, the cause first.
+//!
+//! [`Report`] is everything a renderer needs (see `render`), and it is built from the run's
+//! [`Record`] at the end — the same record the journal holds — never kept beside it, so the
+//! journal and what the user reads cannot drift apart. Runs that never got a record (capture
+//! failed, the release was busy) have their own constructors.
+
+use serde::Serialize;
+
+use crate::domain::classify::{Class, Finding};
+use crate::domain::concurrency::ConcurrentRevision;
+use crate::domain::model::LiveObject;
+use crate::domain::plan::{self, Decision};
+use crate::domain::preflight::{self, Findings, Forecast};
+use crate::domain::record::{Action, ActionKind, ActionResult, Attempt, Outcome, Record, Stage};
+use crate::domain::verify::Drift;
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct LeftoverEntry {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub uid: String,
+    /// How to remove it by hand, when we did not.
+    pub delete_command: String,
+}
+
+impl LeftoverEntry {
+    /// `connection`: kubectl's connection flags, credentials already replaced.
+    pub fn new(object: &LiveObject, connection: &[String]) -> LeftoverEntry {
+        LeftoverEntry {
+            kind: object.kind.clone(),
+            namespace: object.namespace.clone(),
+            name: object.name.clone(),
+            uid: object.uid.clone(),
+            delete_command: plan::delete_command(object, connection),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ReconciledEntry {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub uid: String,
+    pub action: ActionKind,
+    #[serde(flatten)]
+    pub result: ActionResult,
+}
+
+impl From<&Action> for ReconciledEntry {
+    fn from(a: &Action) -> Self {
+        ReconciledEntry {
+            kind: a.kind.clone(),
+            namespace: a.namespace.clone(),
+            name: a.name.clone(),
+            uid: a.uid.clone(),
+            action: a.action,
+            result: a.result.clone(),
+        }
+    }
+}
+
+/// The JSON document of `--output json`; its fields are a public contract (see the README).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub release: String,
+    pub namespace: Option<String>,
+    pub helm_version: Option<String>,
+    pub from_revision: Option<u64>,
+    pub to_revision: Option<u64>,
+    pub outcome: Outcome,
+    /// Where it stopped when it stopped before helm ran (`"capture"`), else `"rollback"`
+    /// (`"finish"` for `--finish`).
+    pub stage: &'static str,
+    pub exit_code: i32,
+    pub primary_errors: Vec<String>,
+    pub cleanup_noise: Vec<String>,
+    pub transient_errors: Vec<String>,
+    pub lock_errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub leftovers: Vec<LeftoverEntry>,
+    pub reconciled: Vec<ReconciledEntry>,
+    /// Why preflight refused to run helm (outcome `refused`).
+    pub refusal_reasons: Vec<String>,
+    /// Leftovers of earlier failed attempts found by preflight (removed first with
+    /// --cleanup-on-fail; see `reconciled`).
+    pub orphans: Vec<LeftoverEntry>,
+    /// What helm would do (`--plan` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Forecast>,
+    /// Objects whose live state differs from the target revision after a "successful"
+    /// rollback, each with the fields that differ (a Secret's values never shown).
+    pub drifted: Vec<Drift>,
+    /// Whether the live objects were checked against the target after helm reported success:
+    /// `null` when there was no success to check, `false` when the check could not be made
+    /// (see `verify_error`) or was turned off.
+    pub verified: Option<bool>,
+    /// Why the live objects could not be checked (`verified: false`).
+    pub verify_error: Option<String>,
+    /// Revisions another writer made while we ran; when set, nothing was deleted (issue 17).
+    pub concurrent_revisions: Vec<ConcurrentRevision>,
+    /// Set when the reconcile could not be done (the cluster stopped answering): the command that
+    /// finishes it from the journal once the cluster is back.
+    pub finish_command: Option<String>,
+    /// How many times `helm rollback` ran (0 when it never did; >1 with --retries).
+    pub attempts: u32,
+    pub journal: Option<String>,
+    pub duration_ms: u128,
+}
+
+/// Groups findings by class, keeping first-seen order and dropping repeats (helm 4 prints its
+/// cause in a WARN line and again in the `Error:` line).
+pub fn errors_of(findings: &[Finding], class: Class) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for finding in findings.iter().filter(|f| f.class == class) {
+        if !out.contains(&finding.text) {
+            out.push(finding.text.clone());
+        }
+    }
+    out
+}
+
+impl From<&Record> for Report {
+    fn from(record: &Record) -> Report {
+        let snapshot = &record.snapshot;
+        let mut report = Report {
+            namespace: Some(snapshot.release.namespace.clone()),
+            helm_version: Some(snapshot.helm.version.clone()),
+            from_revision: Some(snapshot.from_revision),
+            to_revision: Some(snapshot.to_revision),
+            outcome: record.outcome.unwrap_or(Outcome::Failed),
+            stage: match record.stage {
+                Stage::Rollback => "rollback",
+                Stage::Finish => "finish",
+            },
+            exit_code: record.exit_code.unwrap_or_default(),
+            refusal_reasons: record.refusal_reasons.clone(),
+            orphans: orphans_left(record),
+            warnings: record.warnings.clone(),
+            concurrent_revisions: record.concurrent_revisions.clone(),
+            reconciled: record.all_actions().map(ReconciledEntry::from).collect(),
+            finish_command: record.finish_command.clone(),
+            attempts: record.rollbacks(),
+            ..Report::blank(&snapshot.release.name, None)
+        };
+        if let Some(attempt) = record.attempts.last().filter(|a| !a.retried) {
+            report.add_attempt(attempt, &record.kubectl_connection);
+        }
+        report.primary_errors.extend(record.errors.iter().cloned());
+        if report.outcome == Outcome::Planned {
+            let findings = record.preflight.clone().unwrap_or_default();
+            report.plan = Some(preflight::forecast(snapshot, &findings));
+        }
+        if let Some(verification) = &record.verification {
+            report.verified = Some(verification.verified);
+            report.verify_error = verification.error.clone();
+            report.drifted = verification.drifted.clone();
+        }
+        report
+    }
+}
+
+/// The orphans preflight found that are still there (not removed before helm ran).
+fn orphans_left(record: &Record) -> Vec<LeftoverEntry> {
+    let Some(Findings { orphans, .. }) = &record.preflight else {
+        return Vec::new();
+    };
+    let removed = |o: &LiveObject| {
+        record
+            .actions
+            .iter()
+            .any(|a| a.uid == o.uid && a.result.complete())
+    };
+    orphans
+        .iter()
+        .filter(|o| !removed(o))
+        .map(|o| LeftoverEntry::new(o, &record.kubectl_connection))
+        .collect()
+}
+
+impl Report {
+    /// The attempt that ended the run: its errors, helm's words by class, its leftovers.
+    fn add_attempt(&mut self, attempt: &Attempt, connection: &[String]) {
+        let findings = &attempt.rollback.findings;
+        self.primary_errors = errors_of(findings, Class::Primary);
+        self.primary_errors.extend(attempt.errors.iter().cloned());
+        self.cleanup_noise = errors_of(findings, Class::CleanupNoise);
+        self.transient_errors = errors_of(findings, Class::Transient);
+        self.lock_errors = errors_of(findings, Class::Lock);
+        self.warnings.extend(errors_of(findings, Class::Warning));
+        self.warnings.extend(attempt.warnings.iter().cloned());
+        self.concurrent_revisions
+            .extend(attempt.concurrent_revisions.iter().cloned());
+        let Some(plan) = &attempt.plan else { return };
+        self.leftovers = plan
+            .leftovers
+            .iter()
+            .filter(|l| l.decision == Decision::Report)
+            .map(|l| LeftoverEntry::new(&l.object, connection))
+            .collect();
+    }
+
+    /// Folds in the report of a run finished before this one (`--finish` with several).
+    pub fn absorb_earlier(&mut self, earlier: Report) {
+        fn before<T>(earlier: Vec<T>, later: &mut Vec<T>) {
+            let later_items = std::mem::replace(later, earlier);
+            later.extend(later_items);
+        }
+        before(earlier.warnings, &mut self.warnings);
+        before(earlier.leftovers, &mut self.leftovers);
+        before(earlier.reconciled, &mut self.reconciled);
+        before(earlier.concurrent_revisions, &mut self.concurrent_revisions);
+    }
+
+    /// A run that stopped before anything changed (capture failed): one error.
+    pub fn not_attempted(
+        release: &str,
+        namespace: Option<String>,
+        helm_version: Option<String>,
+        message: String,
+    ) -> Report {
+        Report {
+            helm_version,
+            primary_errors: vec![message],
+            ..Report::blank(release, namespace)
+        }
+    }
+
+    /// Another run holds the release (exit 6).
+    pub fn busy(release: &str, namespace: Option<String>, message: String) -> Report {
+        Report {
+            lock_errors: vec![message],
+            ..Report::blank(release, namespace)
+        }
+    }
+
+    /// `--finish` found no interrupted run.
+    pub fn nothing_to_finish(release: &str, namespace: &str) -> Report {
+        Report {
+            outcome: Outcome::Succeeded,
+            stage: "finish",
+            warnings: vec![format!(
+                "nothing to finish: no interrupted run of {namespace}/{release}"
+            )],
+            ..Report::blank(release, Some(namespace.to_string()))
+        }
+    }
+
+    fn blank(release: &str, namespace: Option<String>) -> Report {
+        Report {
+            release: release.to_string(),
+            namespace,
+            helm_version: None,
+            from_revision: None,
+            to_revision: None,
+            outcome: Outcome::Failed,
+            stage: "capture",
+            exit_code: 0,
+            primary_errors: Vec::new(),
+            cleanup_noise: Vec::new(),
+            transient_errors: Vec::new(),
+            lock_errors: Vec::new(),
+            warnings: Vec::new(),
+            leftovers: Vec::new(),
+            reconciled: Vec::new(),
+            refusal_reasons: Vec::new(),
+            orphans: Vec::new(),
+            plan: None,
+            drifted: Vec::new(),
+            verified: None,
+            verify_error: None,
+            concurrent_revisions: Vec::new(),
+            finish_command: None,
+            attempts: 0,
+            journal: None,
+            duration_ms: 0,
+        }
+    }
+}

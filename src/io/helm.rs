@@ -1,0 +1,127 @@
+//! The helm adapter: which helm commands we run, and what their output means.
+//!
+//! Everything that is parsing (version strings, history JSON) is a pure function below the
+//! adapter so it can be tested on real output.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::domain::model::{HelmVersion, Revision};
+use crate::domain::release::{parse_history, parse_version, supported};
+use crate::io::exec::{self, Echo, Output};
+use crate::io::version_cache;
+
+pub struct Helm {
+    pub bin: PathBuf,
+    /// Global flags (namespace, context, credentials) given to every call.
+    pub global_args: Vec<String>,
+    /// Where `helm version`'s answer is remembered per binary (see `version_cache`).
+    pub version_cache: Option<PathBuf>,
+}
+
+impl Helm {
+    fn call(&self, what: &str, args: &[&str]) -> Result<Output> {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(self.global_args.iter().cloned());
+        let output = exec::capture(&self.bin, &all)
+            .map_err(|e| anyhow!("{e} (install helm, or point HELM_BIN / --helm at it)"))?;
+        if !output.success() {
+            bail!("helm {what} failed: {}", output.error_line());
+        }
+        Ok(output)
+    }
+
+    pub fn version(&self) -> Result<HelmVersion> {
+        let cache = self
+            .version_cache
+            .as_deref()
+            .and_then(|dir| Some((dir, version_cache::key(&self.bin)?)));
+        let remembered = cache.as_ref().and_then(|(dir, key)| {
+            let version = parse_version(&version_cache::load(dir, key)?).ok()?;
+            exec::trace_note(&format!("helm version {} (remembered)", version.version));
+            Some(version)
+        });
+        if let Some(version) = remembered {
+            return supported(version);
+        }
+        // `helm version` takes no cluster flags; global flags would only be noise here.
+        let output = exec::capture(&self.bin, &["version".into(), "--short".into()])
+            .map_err(|e| anyhow!("{e} (install helm, or point HELM_BIN / --helm at it)"))?;
+        if !output.success() {
+            bail!("helm version failed: {}", output.error_line());
+        }
+        let printed = String::from_utf8_lossy(&output.stdout);
+        let version = supported(parse_version(&printed)?)?;
+        if let Some((dir, key)) = cache {
+            version_cache::store(dir, &key, &printed);
+        }
+        Ok(version)
+    }
+
+    pub fn history(&self, release: &str) -> Result<Vec<Revision>> {
+        let output = self.call("history", &["history", release, "--output", "json"])?;
+        parse_history(&output.stdout)
+    }
+
+    /// The manifest of a revision; `None` is the newest one.
+    pub fn manifest(&self, release: &str, revision: Option<u64>) -> Result<Vec<u8>> {
+        let output = match revision {
+            Some(revision) => self.call(
+                "get manifest",
+                &[
+                    "get",
+                    "manifest",
+                    release,
+                    "--revision",
+                    &revision.to_string(),
+                ],
+            )?,
+            None => self.call("get manifest", &["get", "manifest", release])?,
+        };
+        Ok(output.stdout)
+    }
+
+    /// How a revision was applied (`ssa` / `csa`), as helm 4 records it; `None` when the
+    /// release predates the record.
+    pub fn apply_method(&self, release: &str, revision: u64) -> Result<Option<String>> {
+        let revision = revision.to_string();
+        let output = self.call(
+            "get metadata",
+            &[
+                "get",
+                "metadata",
+                release,
+                "--revision",
+                &revision,
+                "--output",
+                "json",
+            ],
+        )?;
+        let metadata: serde_json::Value =
+            serde_json::from_slice(&output.stdout).context("helm get metadata printed no JSON")?;
+        Ok(metadata["applyMethod"]
+            .as_str()
+            .filter(|m| !m.is_empty())
+            .map(str::to_string))
+    }
+
+    /// The native rollback, streamed live. Its failure is data, not an error: only a helm that
+    /// cannot be started is.
+    pub fn rollback(
+        &self,
+        release: &str,
+        revision: u64,
+        rollback_args: &[String],
+        stdout_echo: Echo,
+    ) -> Result<Output> {
+        let mut args = vec![
+            "rollback".to_string(),
+            release.to_string(),
+            revision.to_string(),
+        ];
+        args.extend(rollback_args.iter().cloned());
+        args.extend(self.global_args.iter().cloned());
+        exec::stream(&self.bin, &args, stdout_echo)
+    }
+}

@@ -1,0 +1,293 @@
+//! Step 1: read the pre-state (`domain::snapshot`) before anything changes, in two stages of
+//! reads made at once.
+//!
+//! The snapshot is what makes every later decision provable: an object is only ever called
+//! "created by this rollback" because its uid is *not* in here.
+
+use std::thread::{Scope, ScopedJoinHandle};
+
+use anyhow::Context;
+
+use crate::domain::dry_run::{self, WriteMethod};
+use crate::domain::manifest::{self, objects_of, Document};
+use crate::domain::model::{Cluster, HelmVersion, LiveObject, ObjectRef, ReleaseId, Revision};
+use crate::domain::preflight;
+use crate::domain::release;
+use crate::domain::snapshot::Snapshot;
+use crate::io::helm::Helm;
+use crate::io::kubectl::{self, Kubectl};
+
+/// Where capture failed; before the rollback nothing has changed, whatever the step.
+pub struct CaptureError {
+    pub step: &'static str,
+    pub error: anyhow::Error,
+    /// Whatever was learnt before the failure, for the report.
+    pub helm: Option<HelmVersion>,
+}
+
+pub struct Request<'a> {
+    pub release: &'a str,
+    /// Known from flags or HELM_NAMESPACE; otherwise read from the kubeconfig.
+    pub namespace: Option<&'a str>,
+    pub revision: Option<u64>,
+    /// helm 4's `--server-side`, as given: with the target revision's own method, how helm
+    /// will write objects (see `dry_run`).
+    pub server_side: Option<&'a str>,
+    /// Whether to dry-run the target revision (the preflight's validation).
+    pub with_dry_run: bool,
+}
+
+/// The snapshot, and — when asked for — the API server's verdict on the target revision (a
+/// server-side dry run, see preflight), fetched while the live identities are being read: both
+/// need only the manifests, so asking at once saves a round trip on every run.
+pub struct Captured {
+    pub snapshot: Snapshot,
+    pub dry_run: DryRun,
+}
+
+/// The API server's verdict on the target revision: `None` when not asked for, `Err` when it
+/// could not be asked (no verdict either way).
+pub type DryRun = Option<anyhow::Result<kubectl::DryRun>>;
+
+type Manifest = anyhow::Result<Vec<Document>>;
+
+pub fn capture(
+    request: &Request,
+    helm: &Helm,
+    kubectl: &Kubectl,
+) -> Result<Captured, CaptureError> {
+    let capturer = Capturer {
+        request,
+        helm,
+        kubectl,
+    };
+    std::thread::scope(|scope| {
+        let release = capturer.read_release(scope)?;
+        capturer.read_live(release)
+    })
+}
+
+struct Capturer<'a> {
+    request: &'a Request<'a>,
+    helm: &'a Helm,
+    kubectl: &'a Kubectl,
+}
+
+/// What stage 1 learnt: the release, its revisions and manifests; not yet the cluster's objects.
+struct Release<'scope> {
+    version: HelmVersion,
+    history: Vec<Revision>,
+    namespace: String,
+    cluster: Cluster,
+    from_revision: u64,
+    to_revision: u64,
+    current_documents: Vec<Document>,
+    target_documents: Vec<Document>,
+    /// helm 4's write method, already being asked for when the revision was given.
+    early_method: Option<ScopedJoinHandle<'scope, WriteMethod>>,
+}
+
+/// What stage 2 read at once.
+struct Live {
+    live: anyhow::Result<Vec<LiveObject>>,
+    write_method: WriteMethod,
+    dry_run: DryRun,
+    extra: anyhow::Result<Option<Vec<Document>>>,
+}
+
+fn join<T>(thread: ScopedJoinHandle<'_, T>) -> T {
+    thread.join().expect("a capture thread panicked")
+}
+
+/// Where capture failed, with what was learnt before (the helm version, for the report).
+fn failed(
+    step: &'static str,
+    version: Option<&HelmVersion>,
+) -> impl FnOnce(anyhow::Error) -> CaptureError {
+    let helm = version.cloned();
+    move |error| CaptureError { step, error, helm }
+}
+
+impl Capturer<'_> {
+    /// A revision's manifest, parsed once and in full (the target's bodies serve the dry run
+    /// and verification). `None` reads the newest revision: what `helm rollback` rolls back from.
+    fn manifest(&self, revision: Option<u64>) -> Manifest {
+        let bytes = self.helm.manifest(self.request.release, revision)?;
+        manifest::parse_documents(&bytes).with_context(|| match revision {
+            Some(r) => format!("manifest of revision {r}"),
+            None => "manifest of the newest revision".to_string(),
+        })
+    }
+
+    /// Stage 1: everything that needs only the release name, asked at once, so capture costs
+    /// the slowest of these rather than their sum.
+    fn read_release<'scope, 'env>(
+        &'env self,
+        scope: &'scope Scope<'scope, 'env>,
+    ) -> Result<Release<'scope>, CaptureError> {
+        let (helm, request) = (self.helm, self.request);
+        let version = scope.spawn(move || helm.version());
+        let history = scope.spawn(move || helm.history(request.release));
+        let current = scope.spawn(move || self.manifest(None));
+        let early_target = request
+            .revision
+            .map(|r| scope.spawn(move || self.manifest(Some(r))));
+        let mut cluster_thread = Some(scope.spawn(move || self.kubectl.cluster_target()));
+        let mut cluster = None;
+        let namespace = match request.namespace {
+            Some(ns) => Ok(ns.to_string()),
+            None => join(cluster_thread.take().expect("spawned")).map(|(known, ns)| {
+                cluster = Some(known);
+                ns.unwrap_or_else(|| "default".into())
+            }),
+        };
+        let version = join(version).map_err(failed("helm version", None))?;
+        // helm 4 follows the target revision's recorded method: with the revision given, ask
+        // now, beside the other reads, rather than hold up the dry run for it later.
+        let early_method = request
+            .revision
+            .filter(|_| reads_apply_method(&version, request))
+            .map(|r| {
+                let version = version.clone();
+                scope.spawn(move || write_method(helm, &version, request, r))
+            });
+        let known = Some(&version);
+        let history = join(history).map_err(failed("helm history", known))?;
+        let namespace = namespace.map_err(failed("namespace", known))?;
+        // Knowing the cluster is for --finish's check, never a reason to stop a rollback.
+        let cluster = match cluster_thread {
+            Some(thread) => join(thread).ok().map(|c| c.0),
+            None => cluster,
+        }
+        .unwrap_or_default();
+        let (from_revision, to_revision) = release::resolve_revisions(&history, request.revision)
+            .map_err(failed("revision", known))?;
+        let current_documents = join(current).map_err(failed("helm get manifest", known))?;
+        let target_documents = match early_target {
+            Some(thread) => join(thread),
+            None => self.manifest(Some(to_revision)),
+        }
+        .map_err(failed("helm get manifest", known))?;
+        Ok(Release {
+            version,
+            history,
+            namespace,
+            cluster,
+            from_revision,
+            to_revision,
+            current_documents,
+            target_documents,
+            early_method,
+        })
+    }
+
+    /// Stage 2: what needs the manifests — the live objects, the write method and dry run, the
+    /// last successful revision's manifest — then the snapshot.
+    fn read_live(&self, mut release: Release<'_>) -> Result<Captured, CaptureError> {
+        let current = objects_of(&release.current_documents);
+        let target = objects_of(&release.target_documents);
+        let last_successful_revision = preflight::last_successful_revision(&release.history);
+        let extra_revision = last_successful_revision
+            .filter(|r| *r != release.from_revision && *r != release.to_revision);
+        let mut involved: Vec<ObjectRef> = current.iter().chain(target.iter()).cloned().collect();
+        involved.sort();
+        involved.dedup();
+        let early_method = release.early_method.take();
+        let read = self.read_at_once(&release, &involved, extra_revision, early_method);
+        let known = Some(&release.version);
+        let live = read
+            .live
+            .map_err(failed("reading the live objects", known))?;
+        let extra = read.extra.map_err(failed("helm get manifest", known))?;
+        let last_successful = match (last_successful_revision, extra) {
+            (_, Some(documents)) => objects_of(&documents),
+            (Some(r), None) if r == release.from_revision => current.clone(),
+            (Some(r), None) if r == release.to_revision => target.clone(),
+            _ => Vec::new(),
+        };
+        let snapshot = Snapshot {
+            release: ReleaseId {
+                name: self.request.release.to_string(),
+                namespace: release.namespace,
+            },
+            cluster: release.cluster,
+            helm: release.version,
+            write_method: read.write_method,
+            history: release.history,
+            from_revision: release.from_revision,
+            to_revision: release.to_revision,
+            current,
+            target,
+            live,
+            taken_at: jiff::Timestamp::now().to_string(),
+            last_successful_revision,
+            last_successful,
+            target_documents: release.target_documents,
+            current_documents: release.current_documents,
+        };
+        Ok(Captured {
+            snapshot,
+            dry_run: read.dry_run,
+        })
+    }
+
+    /// The live identities, the write method and the dry run, and an extra manifest, at once.
+    fn read_at_once(
+        &self,
+        release: &Release<'_>,
+        involved: &[ObjectRef],
+        extra_revision: Option<u64>,
+        early_method: Option<ScopedJoinHandle<'_, WriteMethod>>,
+    ) -> Live {
+        let (helm, kubectl, request) = (self.helm, self.kubectl, self.request);
+        let namespace = &release.namespace;
+        std::thread::scope(|stage2| {
+            let extra = stage2.spawn(|| extra_revision.map(|r| self.manifest(Some(r))).transpose());
+            let checked = stage2.spawn(|| {
+                let method = match early_method {
+                    Some(thread) => join(thread),
+                    None => write_method(helm, &release.version, request, release.to_revision),
+                };
+                let dry_run = request.with_dry_run.then(|| {
+                    let (targets, originals) =
+                        (&release.target_documents, &release.current_documents);
+                    kubectl.dry_run(targets, originals, namespace, method)
+                });
+                (method, dry_run)
+            });
+            let live = kubectl.identities(involved, namespace);
+            let (write_method, dry_run) = join(checked);
+            Live {
+                live,
+                write_method,
+                dry_run,
+                extra: join(extra),
+            }
+        })
+    }
+}
+
+/// Whether the write method depends on the target revision's record (helm 4, `--server-side`
+/// given as `auto` or not at all).
+fn reads_apply_method(version: &HelmVersion, request: &Request) -> bool {
+    version.major >= 4 && request.server_side.is_none_or(|s| s == "auto")
+}
+
+/// How this helm will write the target revision's objects. helm 4 on `--server-side=auto`
+/// follows the target revision's recorded method, which costs one `helm get metadata`; when
+/// that cannot be read, helm's own default for a release without one (client-side) is assumed.
+fn write_method(
+    helm: &Helm,
+    version: &HelmVersion,
+    request: &Request,
+    to_revision: u64,
+) -> WriteMethod {
+    let recorded = reads_apply_method(version, request)
+        .then(|| {
+            helm.apply_method(request.release, to_revision)
+                .ok()
+                .flatten()
+        })
+        .flatten();
+    dry_run::write_method(version.major, request.server_side, recorded.as_deref())
+}

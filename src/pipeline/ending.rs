@@ -1,0 +1,81 @@
+//! How a run ends: its [`Exit`], the report to print (built from the record, or for runs that
+//! never got one, from what stopped them), and the one error line a run that stopped early
+//! prints on stderr. `main` does the printing; nothing in the pipeline does.
+
+use std::time::Instant;
+
+use crate::cli::Invocation;
+use crate::domain::exit::Exit;
+use crate::domain::report::Report;
+use crate::pipeline::capture::CaptureError;
+
+pub struct Ending {
+    pub exit: Exit,
+    /// `None` only for a usage error found this late (no report is due). Boxed: an ending is
+    /// passed back through every step.
+    pub report: Option<Box<Report>>,
+    /// Printed as `Error: …` on stderr; the text report is then left out (the JSON one is not).
+    pub error_line: Option<String>,
+}
+
+impl Ending {
+    pub(crate) fn reported(exit: Exit, mut report: Report) -> Ending {
+        report.exit_code = exit.code();
+        Ending {
+            exit,
+            report: Some(Box::new(report)),
+            error_line: None,
+        }
+    }
+
+    pub(crate) fn usage(error: anyhow::Error) -> Ending {
+        Ending {
+            exit: Exit::Usage,
+            report: None,
+            error_line: Some(error.to_string()),
+        }
+    }
+
+    /// Capture (or starting helm) failed: nothing has changed. One clear line, exit 3.
+    pub(crate) fn not_attempted(
+        invocation: &Invocation,
+        failure: CaptureError,
+        started: Instant,
+    ) -> Ending {
+        let message = format!("{:#}", failure.error);
+        let mut report = Report::not_attempted(
+            &invocation.release,
+            invocation.kube.namespace.clone(),
+            failure.helm.map(|h| h.version),
+            message.clone(),
+        );
+        report.duration_ms = started.elapsed().as_millis();
+        let line = format!(
+            "{} (at {}; nothing was changed)",
+            message.replace('\n', " "),
+            failure.step
+        );
+        Ending {
+            error_line: Some(line),
+            ..Ending::reported(Exit::NotAttempted, report)
+        }
+    }
+
+    /// Another run holds the release: exit 6, naming the holder.
+    pub(crate) fn busy(invocation: &Invocation, holder: &str) -> Ending {
+        let message = format!(
+            "another helm safe-rollback is working on release {} right now ({holder}); nothing \
+             was changed",
+            invocation.release,
+        );
+        let report = Report::busy(
+            &invocation.release,
+            invocation.kube.namespace.clone(),
+            message.clone(),
+        );
+        Ending {
+            error_line: Some(message),
+            ..Ending::reported(Exit::Busy, report)
+        }
+    }
+}

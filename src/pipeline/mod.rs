@@ -1,0 +1,69 @@
+//! The pipeline, in order: capture → preflight → run → classify → reconcile → report → verify.
+//! `--finish` re-enters the same reconcile and report for a run that died (`finish`).
+//!
+//! Each step is a module, and each only sequences calls into `domain` (the decisions) and `io`
+//! (the edge), keeping the run's [`Record`](crate::domain::record::Record) — the journal — up to
+//! date between them. A run ends in an [`Ending`]: the exit, and the report built from the record,
+//! which `main` prints.
+
+pub mod capture;
+mod ending;
+mod exclusion;
+mod finish;
+mod preflight;
+mod reconcile;
+mod rollback;
+mod session;
+mod tools;
+mod verify;
+
+use std::path::Path;
+use std::time::Instant;
+
+pub use self::ending::Ending;
+
+use self::capture::CaptureError;
+use self::session::Session;
+use self::tools::Tools;
+use crate::cli::{Invocation, KubeSettings};
+use crate::io::exec;
+
+pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> Ending {
+    let started = Instant::now();
+    exec::trace_children(invocation.kube.debug);
+    let tools = Tools::new(invocation, env);
+    let allowances = match preflight::allowances(invocation) {
+        Ok(allowances) => allowances,
+        Err(error) => return Ending::usage(error),
+    };
+    if let Some(missing) = missing_kubeconfig(&invocation.kube, env) {
+        let failure = CaptureError {
+            step: "kubeconfig",
+            error: anyhow::anyhow!("kubeconfig {missing}: no such file"),
+            helm: None,
+        };
+        return Ending::not_attempted(invocation, failure, started);
+    }
+    // The proxy starts now, on the main thread, and is listening by the time capture needs it.
+    tools.kubectl.connect();
+    if invocation.own.finish {
+        return finish::finish_interrupted(invocation, env, &tools, started);
+    }
+    let (mut session, dry_run) = match Session::start(invocation, env, &tools, started) {
+        Ok(started) => started,
+        Err(ending) => return ending,
+    };
+    if let Some(ending) = session.preflight(&allowances, dry_run) {
+        return ending;
+    }
+    session.roll_back()
+}
+
+/// A kubeconfig named by `--kubeconfig` that does not exist: helm refuses it, but a plugin gets
+/// the flag as `KUBECONFIG`, where kubectl and helm silently skip a missing file and go on to
+/// `localhost:8080`. One file named, and missing, is a mistake either way.
+fn missing_kubeconfig(kube: &KubeSettings, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let named = kube.kubeconfig.clone().or_else(|| env("KUBECONFIG"))?;
+    let single = !named.is_empty() && !named.contains(':');
+    (single && !Path::new(&named).exists()).then_some(named)
+}

@@ -1,0 +1,171 @@
+//! Step 2: decide whether helm runs at all — the checks are `domain::preflight`'s; this step
+//! gathers their inputs, records the verdict, and removes an earlier attempt's orphans through
+//! the one reconcile step when the user asked for cleanup.
+
+use std::time::Instant;
+
+use crate::cli::helm_flags;
+use crate::cli::Invocation;
+use crate::domain::exit::Exit;
+use crate::domain::model::LiveObject;
+use crate::domain::plan::{Decision, Leftover, Plan};
+use crate::domain::preflight::{self, Allowances, Findings, Pending};
+use crate::domain::record::{ActionKind, Outcome};
+use crate::domain::snapshot::Snapshot;
+use crate::io::exec;
+use crate::pipeline::capture::DryRun;
+use crate::pipeline::ending::Ending;
+use crate::pipeline::session::Session;
+
+/// What the user allowed beyond the safe default, from the flags.
+pub(crate) fn allowances(invocation: &Invocation) -> anyhow::Result<Allowances> {
+    let pending_max_age = helm_flags::go_duration(&invocation.own.pending_max_age)
+        .map_err(|e| anyhow::anyhow!("--pending-max-age: {e}"))?;
+    Ok(Allowances {
+        strict: invocation.own.strict,
+        takeover: invocation.own.allow_takeover,
+        young_pending: invocation.own.allow_pending,
+        pending_max_age,
+    })
+}
+
+impl Session<'_> {
+    /// `Some(ending)` when the run ends here (refused, planned, orphans that would not go).
+    pub fn preflight(&mut self, allowances: &Allowances, dry_run: DryRun) -> Option<Ending> {
+        let own = &self.invocation.own;
+        if own.no_preflight {
+            if !own.plan {
+                return None;
+            }
+            self.record.outcome = Some(Outcome::Planned);
+            return Some(self.finish(Exit::Success));
+        }
+        let removes_orphans = self.invocation.deletes_leftovers(false);
+        let deciding = Instant::now();
+        let left_by_us = self.left_by_us.clone();
+        let findings = findings(self.snapshot(), dry_run, removes_orphans, left_by_us);
+        let namespace = &self.snapshot().release.namespace;
+        let refusal = preflight::verdict(&findings, allowances, namespace);
+        exec::trace_step("preflight decisions", deciding);
+        self.record.preflight = Some(findings.clone());
+        if let Some(refusal) = &refusal {
+            self.record.refusal_reasons = refusal.reasons.clone();
+        }
+        if !allowances.strict {
+            for reason in &findings.unchecked {
+                self.record
+                    .warnings
+                    .push(format!("a preflight check could not run: {reason}"));
+            }
+        }
+        if own.plan {
+            self.record.outcome = Some(Outcome::Planned);
+            let exit = if refusal.is_some() {
+                Exit::Refused
+            } else {
+                Exit::Success
+            };
+            return Some(self.finish(exit));
+        }
+        if refusal.is_some() {
+            self.record.outcome = Some(Outcome::Refused);
+            return Some(self.finish(Exit::Refused));
+        }
+        if let Some(pending) = &findings.pending {
+            self.record.warnings.push(superseded(pending));
+        }
+        if removes_orphans && !findings.orphans.is_empty() {
+            return self.remove_orphans(&findings.orphans);
+        }
+        None
+    }
+
+    /// Removes earlier attempts' leftovers so helm can create them cleanly; from here on the
+    /// pre-state is the cluster without them. Only if nobody else wrote the release since we
+    /// captured it (the reconcile step's guard).
+    fn remove_orphans(&mut self, orphans: &[LiveObject]) -> Option<Ending> {
+        let plan = Plan {
+            leftovers: orphans
+                .iter()
+                .map(|o| Leftover {
+                    object: o.clone(),
+                    decision: Decision::Delete,
+                })
+                .collect(),
+            spared: Vec::new(),
+        };
+        let settled = self.reconciler().settle(plan, 0, ActionKind::DeleteOrphan);
+        let failed = settled.actions.len() < orphans.len()
+            || settled.actions.iter().any(|a| !a.result.complete());
+        let removed: Vec<&str> = settled
+            .actions
+            .iter()
+            .filter(|a| a.result.complete())
+            .map(|a| a.uid.as_str())
+            .collect();
+        let record = &mut self.record;
+        record
+            .snapshot
+            .live
+            .retain(|l| !removed.contains(&l.uid.as_str()));
+        record.warnings.extend(settled.warnings);
+        record.concurrent_revisions.extend(settled.concurrent);
+        record.actions.extend(settled.actions);
+        if failed {
+            record.errors.push(
+                "could not remove the leftovers of an earlier attempt; helm was not run".into(),
+            );
+            record.outcome = Some(Outcome::Failed);
+            return Some(self.finish(Exit::CleanupIncomplete));
+        }
+        self.write_journal();
+        None
+    }
+}
+
+/// The warning that a pending revision nobody works on is superseded by this rollback.
+fn superseded(pending: &Pending) -> String {
+    match &pending.left_by {
+        Some(journal) => format!(
+            "revision {} is {}, left by an earlier helm safe-rollback whose helm has exited \
+             (journal {journal}): nobody is working on it, this rollback supersedes it",
+            pending.revision, pending.status
+        ),
+        None => format!(
+            "revision {} was {} since {} ({}s ago): treated as abandoned, this rollback \
+             supersedes it",
+            pending.revision, pending.status, pending.updated, pending.age_seconds
+        ),
+    }
+}
+
+/// What preflight found. A dry run that could not be made at all is one check that did not run:
+/// a warning, never a reason to stop what native helm would do.
+fn findings(
+    snapshot: &Snapshot,
+    dry_run: DryRun,
+    removes_orphans: bool,
+    left_by_us: Option<(std::ops::RangeInclusive<u64>, String)>,
+) -> Findings {
+    let (invalid, unchecked) = match dry_run {
+        None => (Vec::new(), Vec::new()),
+        Some(Ok(dry_run)) => (
+            dry_run.rejections.into_iter().map(|(_, m)| m).collect(),
+            dry_run.unchecked,
+        ),
+        Some(Err(error)) => (
+            Vec::new(),
+            vec![format!("the server-side dry run: {error:#}")],
+        ),
+    };
+    let orphans = preflight::orphans(snapshot, &snapshot.last_successful);
+    let removed: &[LiveObject] = if removes_orphans { &orphans } else { &[] };
+    Findings {
+        invalid,
+        unchecked,
+        foreign: preflight::foreign_objects(snapshot),
+        helm3_unlisted: preflight::helm3_unlisted(snapshot, removed),
+        orphans,
+        pending: preflight::pending(&snapshot.history, jiff::Timestamp::now(), left_by_us),
+    }
+}
