@@ -1,11 +1,7 @@
 //! Tools named explicitly, one test per area (issue 13, part 3): every other e2e test finds
 //! `helm` and `kubectl` on PATH as a user's shell does; these give `HELM_BIN=/abs/helm` and
 //! `--kubectl /abs/kubectl` with a PATH that has neither, so a lookup on PATH anywhere in the
-<<<<<<< HEAD
-//! run (a delete, the verification's `kubectl diff`, `--finish`, the plugin) fails the test.
-=======
 //! run (a delete, the verification's dry run, `--finish`, the plugin) fails the test.
->>>>>>> core
 
 mod support;
 
@@ -17,11 +13,7 @@ use support::{HelmMajor, Run, Scenario};
 
 for_both_helms!(
     delete_an_orphan_with_explicit_tools,
-<<<<<<< HEAD
-    verify_with_kubectl_diff_and_explicit_tools,
-=======
     verify_with_explicit_tools,
->>>>>>> core
     finish_a_killed_run_with_explicit_tools,
     the_plugin_with_an_absolute_helm_and_explicit_kubectl
 );
@@ -68,15 +60,9 @@ fn delete_an_orphan_with_explicit_tools(helm: HelmMajor) {
     assert_ne!(recreated, orphan);
 }
 
-<<<<<<< HEAD
-/// Verification without preflight runs `kubectl diff --server-side`: the kubectl given, not one
-/// on PATH. A hand edit after the upgrade that the rollback's patch does not touch is found.
-fn verify_with_kubectl_diff_and_explicit_tools(helm: HelmMajor) {
-=======
 /// Verification (without preflight, so it is the only dry run) goes through the kubectl proxy
 /// started from the kubectl given, not one on PATH: a clean rollback is verified, not skipped.
 fn verify_with_explicit_tools(helm: HelmMajor) {
->>>>>>> core
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "explicit-verify");
     s.seed_without_service();
