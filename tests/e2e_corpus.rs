@@ -7,8 +7,8 @@
 //!    `succeeded`, nothing refused or drifted, and the live objects the same as the native
 //!    rollback left them (same object set, same normalised spec); the plan names what the native
 //!    rollback created, updated and deleted.
-//! 2. Failure (corpus/failing.rs): an upgrade made invalid by one value the API server rejects,
-//!    a good upgrade, then `helm safe-rollback REL <failed> --no-preflight`: the API server's
+//! 2. Failure (corpus/failing.rs): an upgrade made invalid by one value the API server rejects
+//!    (`--cleanup-on-fail`), then `helm safe-rollback REL <failed> --no-preflight`: the API server's
 //!    reason first, leftovers exactly what it created; with `--cleanup-on-fail`, nothing left.
 //!
 //! Why the twin is the same release at another time and not a second release: cluster-scoped

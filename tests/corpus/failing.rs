@@ -4,9 +4,8 @@
 //! So that the failed rollback has something to create (and so to leave behind), the invalid
 //! revision is made from a copy of the chart with one more template, a ConfigMap the other
 //! revisions do not have: the chart's own objects are untouched, and the invalid value is the
-//! chart's own. Steps: the invalid upgrade fails (the objects it created are deleted, as an
-//! operator would after a failed upgrade), a good upgrade follows, then
-//! `helm safe-rollback REL <failed> --no-preflight --cleanup-on-fail`: it fails with the API
+//! chart's own. Steps: the invalid upgrade fails (with `--cleanup-on-fail`, so helm removes what it
+//! created), then `helm safe-rollback REL <failed> --no-preflight --cleanup-on-fail`: it fails with the API
 //! server's reason first and leaves nothing; then `--plan` and the same rollback without
 //! cleanup: the reason first, leftovers exactly what it created (live state before and after),
 //! each named by the plan, and each leftover's printed `delete_command` removes it.
@@ -92,8 +91,7 @@ pub struct Chart<'a> {
     pub name: &'a str,
     pub chart: &'a Path,
     pub values: &'a Path,
-    /// The good upgrade's `--set` (tools/settings.tsv) and helm 4's flags.
-    pub upgrade: Vec<String>,
+    /// helm 4's flags (tools/settings.tsv).
     pub helm4_flags: Vec<String>,
     pub cluster_kinds: BTreeSet<String>,
     pub lister: &'a snapshot::Lister,
@@ -119,22 +117,6 @@ impl Chart<'_> {
     fn snapshot(&self) -> snapshot::Snapshot {
         snapshot::take(self.s, self.name, self.lister)
     }
-
-    /// Deletes objects by snapshot key with kubectl (not through us: this is the test's setup).
-    fn delete(&self, keys: &BTreeSet<String>, snap: &snapshot::Snapshot) {
-        for key in keys {
-            let object = &snap.objects[key];
-            let api_version = object["apiVersion"].as_str().unwrap_or("v1");
-            let kind = object["kind"].as_str().unwrap_or("");
-            let resource = match api_version.split_once('/') {
-                Some((group, version)) => format!("{kind}.{version}.{group}"),
-                None => kind.to_string(),
-            };
-            let name = object["metadata"]["name"].as_str().unwrap_or("");
-            self.s
-                .kubectl(&["delete", &format!("{resource}/{name}"), "--wait"]);
-        }
-    }
 }
 
 /// The failing rollback and its checks; returns every problem found with ours.
@@ -156,28 +138,23 @@ pub fn run(c: &Chart, outcome: &mut Outcome) -> Vec<String> {
     )
     .unwrap();
 
-    let before = c.snapshot();
-    let bad = c.upgrade(&bad_chart, &["--set".to_string(), set.to_string()]);
+    // `--cleanup-on-fail`: helm removes what the failed upgrade created (the extra object), so
+    // the rollback to the failed revision creates it again. No good upgrade is needed after it:
+    // helm rolls back from the last revision (the failed one) and creates what is not live.
+    let mut bad_set = vec!["--set".to_string(), set.to_string()];
+    bad_set.push("--cleanup-on-fail".to_string());
+    let bad = c.upgrade(&bad_chart, &bad_set);
     assert_ne!(bad.code, 0, "{set}: the invalid upgrade must fail:\n{bad}");
     assert!(
         bad.stderr.contains(reason),
         "{set}: the upgrade fails for another reason than the API server's ({reason}):\n{bad}"
     );
-    let failed = *revisions(c.s, c.name).last().expect("a history");
-    // What the failed upgrade created stays, belonging to nobody's deployed revision: removed,
-    // so that the rollback to the failed revision creates it again.
-    let after = c.snapshot();
-    let left_by_upgrade = before.changes(&after).created;
-    eprintln!(
-        "{}: the failed upgrade left {left_by_upgrade:?}",
-        c.s.namespace
-    );
-    c.delete(&left_by_upgrade, &after);
-    c.upgrade(c.chart, &c.upgrade).ok();
-    let failed = failed.to_string();
+    let failed = revisions(c.s, c.name)
+        .last()
+        .expect("a history")
+        .to_string();
 
-    // The rollback asked to clean up after itself, from the good revision: nothing it created
-    // stays.
+    // The rollback asked to clean up after itself: nothing it created stays.
     let before = c.snapshot();
     let run = c.s.safe_rollback(&[
         c.name,
@@ -211,11 +188,11 @@ pub fn run(c: &Chart, outcome: &mut Outcome) -> Vec<String> {
     }
     // The same rollback without cleanup, now from the failed rollback's revision (helm
     // compares with that revision's manifest, which has the extra object, but creates what is
-    // not live: no good upgrade is needed in between). What --plan forecasts, then what the
-    // rollback does.
+    // not live). What --plan forecasts, then what the rollback does.
     let plan =
         c.s.safe_rollback(&[c.name, &failed, "--plan", "--output", "json"]);
-    let before = c.snapshot();
+    // `--plan` changed nothing: the state after the cleanup run is this run's before.
+    let before = after;
     let started = std::time::Instant::now();
     let run = c.s.safe_rollback(&[
         c.name,

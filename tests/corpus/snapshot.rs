@@ -107,18 +107,7 @@ pub fn take(s: &Scenario, release: &str, lister: &Lister) -> Snapshot {
         if list.is_empty() {
             continue;
         }
-        let mut command = Command::new(&s.bed.kubectl);
-        s.env(&mut command);
-        command
-            .arg("get")
-            .arg(list.join(","))
-            .args(["--output", "json"]);
-        if in_namespace {
-            command.args(["--namespace", &s.namespace]);
-        }
-        let run = Run::from(command.output().expect("run kubectl get"));
-        let items: Value = serde_json::from_str(&run.stdout)
-            .unwrap_or_else(|e| panic!("kubectl get: no JSON ({e}):\n{run}"));
+        let items = list_all(s, list, in_namespace, lister);
         for item in items["items"].as_array().cloned().unwrap_or_default() {
             let kind = item["kind"].as_str().unwrap_or("").to_string();
             if !in_namespace && (!cluster_kinds.contains(&kind) || !snapshot.owned(&item)) {
@@ -141,6 +130,35 @@ pub fn take(s: &Scenario, release: &str, lister: &Lister) -> Snapshot {
         }
     }
     snapshot
+}
+
+/// One `kubectl get` of every resource in `list`. Charts tested at the same time install and
+/// remove CRDs: a resource listed a moment ago can be gone, and kubectl then fails the whole
+/// get. So a get that fails is retried with the resources the API server serves now.
+fn list_all(s: &Scenario, mut list: Vec<String>, in_namespace: bool, lister: &Lister) -> Value {
+    for attempt in 1.. {
+        let mut command = Command::new(&s.bed.kubectl);
+        s.env(&mut command);
+        command
+            .arg("get")
+            .arg(list.join(","))
+            .args(["--output", "json"]);
+        if in_namespace {
+            command.args(["--namespace", &s.namespace]);
+        }
+        let run = Run::from(command.output().expect("run kubectl get"));
+        match serde_json::from_str(&run.stdout) {
+            Ok(items) => return items,
+            Err(e) if attempt >= 3 => panic!("kubectl get: no JSON ({e}):\n{run}"),
+            Err(_) => {}
+        }
+        list = resources(s, in_namespace)
+            .into_iter()
+            .filter(|(_, kind)| in_namespace || lister.cluster_kinds.contains(kind))
+            .map(|(resource, _)| resource)
+            .collect();
+    }
+    unreachable!("the loop returns or panics")
 }
 
 impl Snapshot {

@@ -186,7 +186,6 @@ pub fn run(
         name,
         chart: &chart,
         values: &values,
-        upgrade: settings.upgrade.clone(),
         helm4_flags: helm4_flags.iter().map(|f| f.to_string()).collect(),
         cluster_kinds: kinds,
         lister: &lister,
