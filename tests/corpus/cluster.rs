@@ -1,0 +1,265 @@
+//! The cluster side of the corpus tests: the objects of a manifest, which of them exist, and
+//! removing a release with everything helm leaves behind (as the corpus's tools/test-chart.sh).
+
+use std::collections::BTreeSet;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{Run, Scenario};
+use yaml_rust2::{Yaml, YamlLoader};
+
+pub fn last_line(text: &str) -> String {
+    text.lines().last().unwrap_or("").to_string()
+}
+
+pub fn manifest(s: &Scenario, release: &str, revision: Option<u32>) -> String {
+    let revision = revision.map(|r| r.to_string());
+    let mut args = vec!["get", "manifest", release];
+    if let Some(r) = &revision {
+        args.extend(["--revision", r]);
+    }
+    s.helm(&args).ok().stdout
+}
+
+/// The release's revisions, oldest first (none when it does not exist).
+pub fn revisions(s: &Scenario, release: &str) -> Vec<u32> {
+    let history = s.helm(&["history", release, "--max", "256", "-o", "json"]);
+    serde_json::from_str::<serde_json::Value>(&history.stdout)
+        .ok()
+        .and_then(|h| h.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r["revision"].as_u64().map(|r| r as u32))
+        .collect()
+}
+
+/// An object's identity: `Kind.version.group` as kubectl takes it, namespace ("" when
+/// cluster-scoped) and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Identity {
+    pub kind: String,
+    pub api_version: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Identity {
+    /// `Kind.version.group/name` (`Kind/name` for the core group), for kubectl get/delete.
+    pub fn arg(&self) -> String {
+        match self.api_version.split_once('/') {
+            Some((group, version)) => format!("{}.{version}.{group}/{}", self.kind, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+
+    /// What [`live`] compares: kubectl may answer in another version of the same kind.
+    pub fn key(&self) -> (String, String, String) {
+        (self.kind.clone(), self.namespace.clone(), self.name.clone())
+    }
+}
+
+/// Kinds the server serves cluster-scoped, now (CRDs add theirs).
+pub fn cluster_kinds(s: &Scenario) -> BTreeSet<String> {
+    // Not s.kubectl(): while an aggregated API has no backend (metrics-server) kubectl lists
+    // every other resource and still exits 1.
+    let mut command = Command::new(&s.bed.kubectl);
+    s.env(&mut command);
+    command.args(["api-resources", "--namespaced=false", "--no-headers"]);
+    let run = Run::from(command.output().unwrap());
+    run.stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(String::from))
+        .collect()
+}
+
+/// The objects of a manifest (or of hooks), with the namespace each one lives in.
+pub fn objects_of(
+    manifest: &str,
+    namespace: &str,
+    cluster_kinds: &BTreeSet<String>,
+) -> BTreeSet<Identity> {
+    let docs = YamlLoader::load_from_str(manifest)
+        .unwrap_or_else(|e| panic!("manifest is not YAML ({e}):\n{manifest}"));
+    let text = |y: &Yaml| y.as_str().unwrap_or("").to_string();
+    docs.iter()
+        .filter(|d| d["kind"].as_str().is_some())
+        .map(|d| {
+            let kind = text(&d["kind"]);
+            let namespace = if cluster_kinds.contains(&kind) {
+                String::new()
+            } else {
+                d["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or(namespace)
+                    .to_string()
+            };
+            Identity {
+                api_version: text(&d["apiVersion"]),
+                name: text(&d["metadata"]["name"]),
+                kind,
+                namespace,
+            }
+        })
+        .collect()
+}
+
+/// Those of `objects` that exist, with one `kubectl get` per namespace.
+pub fn live(s: &Scenario, objects: &BTreeSet<Identity>) -> BTreeSet<Identity> {
+    let namespaces: BTreeSet<&str> = objects.iter().map(|o| o.namespace.as_str()).collect();
+    let mut found = BTreeSet::new();
+    for ns in namespaces {
+        let args: Vec<String> = objects
+            .iter()
+            .filter(|o| o.namespace == ns)
+            .map(Identity::arg)
+            .collect();
+        let mut command = Command::new(&s.bed.kubectl);
+        s.env(&mut command);
+        command
+            .arg("get")
+            .args(&args)
+            .args(["--ignore-not-found", "--output", "json"])
+            .args(["--namespace", if ns.is_empty() { &s.namespace } else { ns }]);
+        let run = Run::from(command.output().unwrap());
+        if run.code == 0 && run.stdout.trim().is_empty() {
+            continue; // none of them exists
+        }
+        let list: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("kubectl get: no JSON ({e}):\n{run}"));
+        let items = list["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| vec![list.clone()]);
+        for item in items {
+            let key = (
+                item["kind"].as_str().unwrap_or("").to_string(),
+                item["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                item["metadata"]["name"].as_str().unwrap_or("").to_string(),
+            );
+            found.extend(objects.iter().filter(|o| o.key() == key).cloned());
+        }
+    }
+    found
+}
+
+/// Uninstalls the release and deletes what helm leaves behind cluster-wide, as
+/// tools/test-chart.sh does: every revision's cluster-scoped objects (hooks, `keep` objects)
+/// and the chart's `crds/` CRDs; waits until they are gone, since the next helm creates them
+/// again under the same names. The namespace goes with the scenario.
+pub fn remove_release(s: &Scenario, corpus: &Path, name: &str) -> Result<(), String> {
+    // The manifests and hooks of every revision name every object helm made.
+    let kinds = cluster_kinds(s);
+    let mut cluster_objects = BTreeSet::new();
+    for revision in revisions(s, name) {
+        let revision = revision.to_string();
+        for what in ["manifest", "hooks"] {
+            let text = s.helm(&["get", what, name, "--revision", &revision]).stdout;
+            cluster_objects.extend(
+                objects_of(&text, &s.namespace, &kinds)
+                    .into_iter()
+                    .filter(|o| o.namespace.is_empty()),
+            );
+        }
+    }
+    let mut errors = Vec::new();
+    let uninstall = s.helm(&["uninstall", name, "--timeout", "3m"]);
+    if uninstall.code != 0 && !uninstall.stderr.contains("not found") {
+        errors.push(format!("helm uninstall: {}", last_line(&uninstall.stderr)));
+    }
+    // Kinds whose CRD went with the release went with their objects; kubectl cannot name them.
+    let kinds = cluster_kinds(s);
+    let names: Vec<String> = cluster_objects
+        .iter()
+        .filter(|o| kinds.contains(&o.kind))
+        .map(Identity::arg)
+        .collect();
+    let files: Vec<String> = crd_files(&corpus.join("charts").join(name))
+        .iter()
+        .flat_map(|f| ["--filename".to_string(), f.display().to_string()])
+        .collect();
+    // One call for names, one for files: kubectl takes either, not both at once.
+    for args in [names, files] {
+        if args.is_empty() {
+            continue;
+        }
+        let mut command = Command::new(&s.bed.kubectl);
+        s.env(&mut command);
+        command.arg("delete").args(&args).args([
+            "--ignore-not-found",
+            "--wait",
+            "--timeout",
+            "120s",
+        ]);
+        let run = Run::from(command.output().unwrap());
+        if run.code != 0 {
+            errors.push(format!("kubectl delete: {}", last_line(&run.stderr)));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// The files of every `crds/` dir of the chart and its subcharts (a dir beside a Chart.yaml).
+pub fn crd_files(chart: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![chart.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            if entry.file_name() == "crds" && dir.join("Chart.yaml").is_file() {
+                let Ok(crds) = std::fs::read_dir(&path) else {
+                    continue;
+                };
+                files.extend(crds.flatten().map(|e| e.path()).filter(|p| {
+                    p.is_file()
+                        && p.extension()
+                            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+                }));
+            } else {
+                stack.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// tools/complete-hook-jobs.sh running for one namespace, with kubectl from the scenario's
+/// PATH; stopped (its whole process group: a shell loop and its children) when dropped.
+pub struct JobCompleter(Child);
+
+impl JobCompleter {
+    pub fn start(s: &Scenario, corpus: &Path) -> JobCompleter {
+        let mut command = Command::new(corpus.join("tools/complete-hook-jobs.sh"));
+        s.user_env(&mut command);
+        let child = command
+            .arg(&s.namespace)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start tools/complete-hook-jobs.sh");
+        JobCompleter(child)
+    }
+}
+
+impl Drop for JobCompleter {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group this test started (the child leads it).
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}

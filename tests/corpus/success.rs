@@ -1,0 +1,248 @@
+//! The success path of a corpus chart with one helm, then its failing rollback (failing.rs):
+//!
+//! install (1) → upgrade by one value (2) → `helm safe-rollback REL 1 --plan` → native
+//! `helm rollback REL 1` (3, the twin, timed) → native `helm rollback REL 2` (4, the upgraded
+//! state again) → `helm safe-rollback REL 1` (5, timed): exit 0, `succeeded`, nothing refused or
+//! drifted, revision 1's manifest deployed with every object live, and the live objects the same
+//! as after the native rollback (snapshot.rs). The plan, made before the native rollback, must
+//! name exactly what it created and deleted, and among its updates every object it changed.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::cluster::{cluster_kinds, last_line, live, manifest, objects_of};
+use super::failing;
+use super::snapshot::{self, plan_keys};
+use super::{Line, Settings};
+use crate::support::{HelmMajor, Scenario};
+
+/// Returns every problem found with ours; panics when the bed itself fails us.
+pub fn run(
+    s: &Scenario,
+    corpus: &Path,
+    name: &str,
+    settings: &Settings,
+    result: &mut Line,
+) -> Vec<String> {
+    let chart = corpus.join("charts").join(name);
+    let chart_arg = chart.to_str().unwrap();
+    let values = corpus.join("values").join(format!("{name}.yaml"));
+    let values_arg = values.to_str().unwrap();
+    let helm4_flags: Vec<&str> = match s.helm {
+        HelmMajor::V3 => vec![],
+        HelmMajor::V4 => settings.helm4_flags.iter().map(String::as_str).collect(),
+    };
+    let step = |label: &'static str, args: &[&str], result: &mut Line| {
+        let started = Instant::now();
+        let run = s.helm(args);
+        result.steps.push((label, started.elapsed().as_secs_f64()));
+        run
+    };
+    // As tools/test-chart.sh does it: never --wait (no nodes), hooks bounded by --timeout.
+    let mut install = vec![
+        "install",
+        name,
+        chart_arg,
+        "-f",
+        values_arg,
+        "--timeout",
+        "3m",
+    ];
+    install.extend(&helm4_flags);
+    step("install", &install, result).ok();
+    let revision1 = manifest(s, name, Some(1));
+    let all_kinds = cluster_kinds(s);
+    let objects = objects_of(&revision1, &s.namespace, &all_kinds);
+    result.objects = objects.len();
+
+    let mut upgrade = vec![
+        "upgrade",
+        name,
+        chart_arg,
+        "-f",
+        values_arg,
+        "--timeout",
+        "3m",
+    ];
+    upgrade.extend(settings.upgrade.iter().map(String::as_str));
+    upgrade.extend(&helm4_flags);
+    step("upgrade", &upgrade, result).ok();
+    let revision2 = manifest(s, name, None);
+    assert_ne!(
+        revision2, revision1,
+        "the upgrade step changes the manifest"
+    );
+    // The cluster-scoped kinds of the release, for snapshots (the failing revision's extra
+    // object is a ConfigMap: no new kind).
+    let kinds: BTreeSet<String> = objects_of(&revision1, &s.namespace, &all_kinds)
+        .into_iter()
+        .chain(objects_of(&revision2, &s.namespace, &all_kinds))
+        .filter(|o| o.namespace.is_empty())
+        .map(|o| o.kind)
+        .collect();
+    let lister = snapshot::Lister::new(s, &kinds);
+    let snap = || snapshot::take(s, name, &lister);
+
+    // The plan and the native twin, on a cluster ours has not changed.
+    let plan = s.safe_rollback(&[name, "1", "--plan", "--output", "json"]);
+    let before_native = snap();
+    step(
+        "native rollback",
+        &["rollback", name, "1", "--timeout", "3m"],
+        result,
+    )
+    .ok();
+    result.native_s = result.steps.last().map(|(_, t)| *t);
+    let after_native = snap();
+    step(
+        "native rollback to 2",
+        &["rollback", name, "2", "--timeout", "3m"],
+        result,
+    )
+    .ok();
+
+    let mut problems = Vec::new();
+    problems.extend(check_plan(
+        &plan,
+        &before_native.changes(&after_native),
+        &kinds,
+    ));
+    result.plan = if problems.is_empty() { "ok" } else { "wrong" }.to_string();
+
+    let started = Instant::now();
+    let run = s.safe_rollback(&[name, "1", "--output", "json", "--timeout", "3m"]);
+    result.ours_s = Some(started.elapsed().as_secs_f64());
+    result.exit = Some(run.code);
+    let after_ours = snap();
+    match serde_json::from_str::<Value>(&run.stdout) {
+        Ok(report) => {
+            result.outcome = report["outcome"].as_str().unwrap_or("?").to_string();
+            let first = |key: &str| -> Option<String> {
+                report[key]
+                    .as_array()
+                    .and_then(|a| a.first())
+                    .map(|v| v.as_str().map_or(v.to_string(), String::from))
+            };
+            if run.code != 0 || report["outcome"] != "succeeded" {
+                let why = first("refusal_reasons")
+                    .or_else(|| first("primary_errors"))
+                    .or_else(|| first("drifted").map(|d| format!("drifted: {d}")))
+                    .unwrap_or_else(|| last_line(&run.stderr));
+                problems.push(format!(
+                    "exit {}, outcome {}: {why}\n{run}",
+                    run.code, result.outcome
+                ));
+            }
+            for key in ["refusal_reasons", "drifted"] {
+                if report[key].as_array().is_none_or(|a| !a.is_empty()) {
+                    problems.push(format!("{key}: {}\n{run}", report[key]));
+                }
+            }
+        }
+        Err(e) => {
+            result.outcome = "no-report".to_string();
+            problems.push(format!(
+                "exit {}, stdout is not a JSON report ({e}): {}\n{run}",
+                run.code,
+                last_line(&run.stderr)
+            ));
+        }
+    }
+
+    // The state a native rollback leaves: revision 1's manifest, deployed, every object live,
+    // and the same objects with the same spec as the twin.
+    if manifest(s, name, None) != revision1 {
+        problems.push("the release's manifest is not revision 1's".to_string());
+    }
+    let status = s.helm(&["status", name, "-o", "json"]).ok().stdout;
+    let status: Value = serde_json::from_str(&status).expect("helm status JSON");
+    if status["info"]["status"] != "deployed" {
+        problems.push(format!("release status {}", status["info"]["status"]));
+    }
+    let missing: Vec<_> = objects.difference(&live(s, &objects)).cloned().collect();
+    if !missing.is_empty() {
+        problems.push(format!("objects of revision 1 missing: {missing:?}"));
+    }
+    let differences = after_native.differences(&after_ours);
+    result.twin = if differences.is_empty() {
+        "same"
+    } else {
+        "differs"
+    }
+    .to_string();
+    if !differences.is_empty() {
+        problems.push(format!(
+            "live objects after ours differ from the native twin's (first: native, second: \
+             ours):\n{}",
+            differences.join("\n")
+        ));
+    }
+
+    let failing = failing::Chart {
+        s,
+        name,
+        chart: &chart,
+        values: &values,
+        helm4_flags: helm4_flags.iter().map(|f| f.to_string()).collect(),
+        cluster_kinds: kinds,
+        lister: &lister,
+    };
+    let started = Instant::now();
+    problems.extend(failing::run(&failing, &mut result.failing));
+    result
+        .steps
+        .push(("failing path", started.elapsed().as_secs_f64()));
+    problems
+}
+
+/// `--plan`'s forecast against what the native rollback did to the release's objects.
+fn check_plan(
+    plan: &crate::support::Run,
+    native: &snapshot::Changes,
+    kinds: &BTreeSet<String>,
+) -> Vec<String> {
+    let Ok(report) = serde_json::from_str::<Value>(&plan.stdout) else {
+        return vec![format!("--plan: no JSON report\n{plan}")];
+    };
+    let mut problems = Vec::new();
+    if plan.code != 0 || report["outcome"] != "planned" {
+        problems.push(format!(
+            "--plan: exit {}, {}\n{plan}",
+            plan.code, report["outcome"]
+        ));
+    }
+    let plan = &report["plan"];
+    let (create, update, delete, take_over) = (
+        plan_keys(&plan["create"], kinds),
+        plan_keys(&plan["update"], kinds),
+        plan_keys(&plan["delete"], kinds),
+        plan_keys(&plan["take_over"], kinds),
+    );
+    if create != native.created {
+        problems.push(format!(
+            "--plan create {create:?}, native created {:?}",
+            native.created
+        ));
+    }
+    if delete != native.deleted {
+        problems.push(format!(
+            "--plan delete {delete:?}, native deleted {:?}",
+            native.deleted
+        ));
+    }
+    if !update.is_superset(&native.updated) {
+        problems.push(format!(
+            "--plan update {update:?} misses objects native changed: {:?}",
+            native.updated.difference(&update).collect::<Vec<_>>()
+        ));
+    }
+    if !take_over.is_empty() {
+        problems.push(format!(
+            "--plan take over {take_over:?}: nothing is foreign"
+        ));
+    }
+    problems
+}
