@@ -103,7 +103,11 @@ impl Observed {
 
     fn named(&self, kind: Listed, namespace: &str, name: &str) -> Option<Option<&Value>> {
         let items = self.items(kind, namespace)?;
-        Some(items.iter().find(|i| str_at(i, "/metadata/name") == Some(name)))
+        Some(
+            items
+                .iter()
+                .find(|i| str_at(i, "/metadata/name") == Some(name)),
+        )
     }
 
     /// The objects of `kind` in `namespace` whose controller is the object with `uid`.
@@ -263,9 +267,14 @@ fn deployment(live: &Value, namespace: &str, observed: &Observed) -> Option<Prob
     if ready >= wanted && updated >= wanted {
         return None;
     }
-    let mut parts = vec![format!("{} of {wanted} not ready", wanted - ready.min(wanted))];
+    let mut parts = vec![format!(
+        "{} of {wanted} not ready",
+        wanted - ready.min(wanted)
+    )];
     if updated < wanted {
-        parts.push(format!("{updated} of {wanted} updated to the newest template"));
+        parts.push(format!(
+            "{updated} of {wanted} updated to the newest template"
+        ));
     }
     let uid = str_at(live, "/metadata/uid").unwrap_or_default();
     let newest = observed
@@ -381,7 +390,11 @@ fn load_balancer(live: &Value) -> Option<Problem> {
 }
 
 /// Adds what the pods say to `parts`; the worst pod problem, or none when every pod is fine.
-fn explain_pods(pods: Option<Vec<&Value>>, wanted: u64, parts: &mut Vec<String>) -> Option<Problem> {
+fn explain_pods(
+    pods: Option<Vec<&Value>>,
+    wanted: u64,
+    parts: &mut Vec<String>,
+) -> Option<Problem> {
     let Some(pods) = pods else {
         parts.push("its pods could not be read".into());
         return None;
@@ -437,15 +450,19 @@ fn controlled_by(object: &Value, uid: &str) -> bool {
     let owners = object.pointer("/metadata/ownerReferences");
     owners.and_then(Value::as_array).is_some_and(|owners| {
         owners.iter().any(|o| {
-            str_at(o, "/uid") == Some(uid) && o.get("controller").and_then(Value::as_bool) == Some(true)
+            str_at(o, "/uid") == Some(uid)
+                && o.get("controller").and_then(Value::as_bool) == Some(true)
         })
     })
 }
 
 fn revision_of(set: &Value) -> u64 {
-    str_at(set, "/metadata/annotations/deployment.kubernetes.io~1revision")
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(0)
+    str_at(
+        set,
+        "/metadata/annotations/deployment.kubernetes.io~1revision",
+    )
+    .and_then(|r| r.parse().ok())
+    .unwrap_or(0)
 }
 
 fn str_at<'v>(value: &'v Value, pointer: &str) -> Option<&'v str> {

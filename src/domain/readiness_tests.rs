@@ -65,7 +65,10 @@ fn find<'a>(found: &'a [NotReady], name: &str) -> &'a NotReady {
 #[test]
 fn every_not_ready_object_is_named_worst_first_and_ready_ones_are_not() {
     let found = judged(Options::default());
-    let names: Vec<(&str, Severity)> = found.iter().map(|n| (n.name.as_str(), n.severity)).collect();
+    let names: Vec<(&str, Severity)> = found
+        .iter()
+        .map(|n| (n.name.as_str(), n.severity))
+        .collect();
     assert_eq!(
         names,
         [
@@ -87,15 +90,27 @@ fn pods_never_scheduled_and_a_passed_progress_deadline() {
     let found = judged(Options::default());
     let pending = find(&found, "pending");
     assert_eq!(pending.reason, "NotScheduled");
-    assert!(pending.detail.starts_with("2 of 2 not ready; pod pending-"), "{pending:?}");
-    assert!(pending.detail.contains("no node or scheduler has placed the pod"));
+    assert!(
+        pending.detail.starts_with("2 of 2 not ready; pod pending-"),
+        "{pending:?}"
+    );
+    assert!(pending
+        .detail
+        .contains("no node or scheduler has placed the pod"));
     assert!(pending.detail.contains("(and 1 more pod(s) alike)"));
     assert!(pending
         .detail
         .contains("ProgressDeadlineExceeded: ReplicaSet \"pending-6c449f6c94\" has timed out"));
     let db = find(&found, "db");
-    assert_eq!((db.kind.as_str(), db.reason.as_str()), ("StatefulSet", "NotScheduled"));
-    assert!(db.detail.starts_with("1 of 1 not ready; pod db-0: never scheduled"), "{db:?}");
+    assert_eq!(
+        (db.kind.as_str(), db.reason.as_str()),
+        ("StatefulSet", "NotScheduled")
+    );
+    assert!(
+        db.detail
+            .starts_with("1 of 1 not ready; pod db-0: never scheduled"),
+        "{db:?}"
+    );
 }
 
 #[test]
@@ -116,7 +131,9 @@ fn container_failures_carry_the_kubelets_words() {
         .contains("Back-off pulling image \"registry.invalid/nope:1\""));
     let probe = find(&found, "probe");
     assert_eq!(probe.reason, "ReadinessProbeFailing");
-    assert!(probe.detail.contains("container app is running but its readiness probe"));
+    assert!(probe
+        .detail
+        .contains("container app is running but its readiness probe"));
 }
 
 #[test]
@@ -137,20 +154,31 @@ fn a_failed_job_names_its_verdict_and_the_exit_code() {
     let found = judged(Options::default());
     let migrate = find(&found, "migrate");
     assert_eq!(migrate.reason, "BackoffLimitExceeded");
-    assert!(migrate.detail.starts_with("1 pod(s) failed; pod migrate-"), "{migrate:?}");
-    assert!(migrate.detail.contains("container migrate exited with code 2 (Error)"));
-    assert!(migrate.detail.ends_with("Job has reached the specified backoff limit"));
+    assert!(
+        migrate.detail.starts_with("1 pod(s) failed; pod migrate-"),
+        "{migrate:?}"
+    );
+    assert!(migrate
+        .detail
+        .contains("container migrate exited with code 2 (Error)"));
+    assert!(migrate
+        .detail
+        .ends_with("Job has reached the specified backoff limit"));
 }
 
 #[test]
 fn a_running_job_counts_only_when_jobs_must_complete() {
-    assert!(judged(Options::default()).iter().all(|n| n.name != "waiting"));
+    assert!(judged(Options::default())
+        .iter()
+        .all(|n| n.name != "waiting"));
     let found = judged(Options {
         jobs_must_complete: true,
     });
     let waiting = find(&found, "waiting");
     assert_eq!(waiting.reason, "NotScheduled");
-    assert!(waiting.detail.starts_with("0 of 1 completions; pod waiting-"));
+    assert!(waiting
+        .detail
+        .starts_with("0 of 1 completions; pod waiting-"));
 }
 
 #[test]
@@ -158,7 +186,9 @@ fn claims_and_load_balancers_waiting_on_the_cluster() {
     let found = judged(Options::default());
     let data = find(&found, "data");
     assert_eq!(data.reason, "Pending");
-    assert!(data.detail.contains("no PersistentVolume is bound to it (no storage class"));
+    assert!(data
+        .detail
+        .contains("no PersistentVolume is bound to it (no storage class"));
     let lb = find(&found, "lb");
     assert_eq!(lb.reason, "LoadBalancerPending");
     assert!(lb.detail.contains("status.loadBalancer.ingress is empty"));
@@ -176,7 +206,10 @@ fn a_missing_object_is_reported_and_an_unread_list_judges_nothing() {
         .remove(&(Listed::PersistentVolumeClaim, NAMESPACE.to_string()));
     let found = not_ready(&targets, NAMESPACE, &observed, Options::default());
     assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!((found[0].name.as_str(), found[0].reason.as_str()), ("gone", "NotFound"));
+    assert_eq!(
+        (found[0].name.as_str(), found[0].reason.as_str()),
+        ("gone", "NotFound")
+    );
 }
 
 #[test]
@@ -194,14 +227,21 @@ fn one_read_per_kind_and_namespace_with_what_explains_it() {
         .collect();
     assert_eq!(other, [Listed::Deployment, Listed::Pod, Listed::ReplicaSet]);
     assert_eq!(reads.iter().filter(|(_, ns)| ns == NAMESPACE).count(), 8);
-    assert!(crate::domain::readiness::reads(&[target("v1", "ConfigMap", "c")], NAMESPACE).is_empty());
+    assert!(
+        crate::domain::readiness::reads(&[target("v1", "ConfigMap", "c")], NAMESPACE).is_empty()
+    );
 }
 
 #[test]
 fn json_has_the_documented_fields_only() {
     let found = judged(Options::default());
     let value = serde_json::to_value(&found[0]).unwrap();
-    let mut keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort();
     assert_eq!(keys, ["detail", "kind", "name", "namespace", "reason"]);
 }

@@ -226,7 +226,18 @@ impl Proxy {
     /// only when the proxy is not there at all; a request that got no answer is an `Err` in
     /// its slot.
     pub fn send_all(&self, requests: Vec<Request>) -> Result<Vec<Result<Response>>> {
+        self.send_all_within(requests, REQUEST_TIMEOUT)
+    }
+
+    /// [`Proxy::send_all`] with every answer due within `budget` of now (the whole batch, not
+    /// each request): for reads that only add to a report and must not hold it up.
+    pub fn send_all_within(
+        &self,
+        requests: Vec<Request>,
+        budget: Duration,
+    ) -> Result<Vec<Result<Response>>> {
         let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started + budget);
         self.ready()?;
         if requests.is_empty() {
             return Ok(Vec::new());
@@ -245,6 +256,7 @@ impl Proxy {
             let mut workers = tokio::task::JoinSet::new();
             for _ in 0..CONNECTIONS.min(count) {
                 workers.spawn(worker(
+                    deadline,
                     self.socket.clone(),
                     requests.clone(),
                     next.clone(),
@@ -282,6 +294,7 @@ impl Drop for Proxy {
 type Sender = SendRequest<Full<Bytes>>;
 
 async fn worker(
+    deadline: tokio::time::Instant,
     socket: PathBuf,
     requests: Arc<Vec<Request>>,
     next: Arc<AtomicUsize>,
@@ -297,10 +310,10 @@ async fn worker(
         // we send is safe to repeat: reads and dry runs change nothing, a repeated delete meets
         // its uid precondition or a 404, a repeated create a 409, a repeated replace a stale
         // resourceVersion (409).
-        let mut result = send(&socket, &mut sender, request).await;
+        let mut result = send(deadline, &socket, &mut sender, request).await;
         if result.is_err() {
             sender = None;
-            result = send(&socket, &mut sender, request).await;
+            result = send(deadline, &socket, &mut sender, request).await;
         }
         if result.is_err() {
             sender = None;
@@ -309,7 +322,12 @@ async fn worker(
     }
 }
 
-async fn send(socket: &Path, sender: &mut Option<Sender>, request: &Request) -> Result<Response> {
+async fn send(
+    deadline: tokio::time::Instant,
+    socket: &Path,
+    sender: &mut Option<Sender>,
+    request: &Request,
+) -> Result<Response> {
     let exchange = async {
         if sender.as_ref().is_none_or(|s| s.is_closed()) {
             let stream = tokio::net::UnixStream::connect(socket).await?;
@@ -338,13 +356,15 @@ async fn send(socket: &Path, sender: &mut Option<Sender>, request: &Request) -> 
         let body = response.into_body().collect().await?.to_bytes().to_vec();
         anyhow::Ok(Response { status, body })
     };
-    match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+    let due = deadline.min(tokio::time::Instant::now() + REQUEST_TIMEOUT);
+    let allowed = due.saturating_duration_since(tokio::time::Instant::now());
+    match tokio::time::timeout_at(due, exchange).await {
         Ok(result) => {
             result.with_context(|| format!("no answer through kubectl proxy to {}", request.path))
         }
         Err(_) => bail!(
-            "no answer within {}s to {}",
-            REQUEST_TIMEOUT.as_secs(),
+            "no answer within {:.0}s to {}",
+            allowed.as_secs_f64(),
             request.path
         ),
     }

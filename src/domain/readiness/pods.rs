@@ -132,7 +132,10 @@ fn not_ready_yet(pod: &Value) -> Problem {
         let ready = status.get("ready").and_then(Value::as_bool) == Some(true);
         if running && !ready {
             let (reason, why) = if has_readiness_probe(pod, name) {
-                ("ReadinessProbeFailing", "its readiness probe has not passed")
+                (
+                    "ReadinessProbeFailing",
+                    "its readiness probe has not passed",
+                )
             } else {
                 ("NotReady", "it is not ready")
             };
@@ -157,9 +160,9 @@ fn has_readiness_probe(pod: &Value, container: &str) -> bool {
     pod.pointer("/spec/containers")
         .and_then(Value::as_array)
         .is_some_and(|containers| {
-            containers.iter().any(|c| {
-                str_at(c, "/name") == Some(container) && c.get("readinessProbe").is_some()
-            })
+            containers
+                .iter()
+                .any(|c| str_at(c, "/name") == Some(container) && c.get("readinessProbe").is_some())
         })
 }
 
