@@ -7,12 +7,13 @@
 
 mod support;
 
-use support::{HelmMajor, Scenario};
+use support::{strings, HelmMajor, Run, Scenario};
 
 for_both_helms!(
     a_wait_timeout_names_every_object_not_ready_in_json,
     a_wait_timeout_names_every_object_not_ready_in_text,
-    without_wait_nothing_is_read_or_reported
+    without_wait_nothing_is_read_or_reported,
+    pods_the_user_may_not_list_are_a_warning_not_a_crash
 );
 
 /// A Deployment (one replica), a claim, a LoadBalancer Service and a ConfigMap (which has no
@@ -161,4 +162,76 @@ fn without_wait_nothing_is_read_or_reported(helm: HelmMajor) {
             && !run.stderr.contains("/persistentvolumeclaims"),
         "nothing read for readiness:\n{run}"
     );
+}
+
+/// A user who may do all that helm needs but not list pods: the pods' list is refused (403),
+/// which is a warning naming it; the rest is still judged, and helm's exit code stands.
+fn pods_the_user_may_not_list_are_a_warning_not_a_crash(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "wait-rbac");
+    two_revisions(&s, "w");
+    s.kubectl(&[
+        "create",
+        "role",
+        "deployer",
+        "--verb=*",
+        "--resource=secrets,configmaps,services,persistentvolumeclaims,deployments.apps,\
+         replicasets.apps,leases.coordination.k8s.io",
+    ]);
+    s.kubectl(&[
+        "create",
+        "rolebinding",
+        "deployer",
+        "--role=deployer",
+        "--user=team-deployer",
+    ]);
+    let args = ["w", "1", "--wait", "--timeout", "10s", "--output", "json"];
+    let mut command = s.safe_rollback_command(&args);
+    command.env("KUBECONFIG", impersonating(&s, "team-deployer"));
+    let run = Run::from(command.output().unwrap());
+    assert_eq!(run.code, 1, "helm's own exit code:\n{run}");
+    let report = run.json();
+    let warnings = strings(&report["warnings"]);
+    let refused: Vec<&String> = warnings
+        .iter()
+        .filter(|w| w.starts_with("readiness not checked for Pods in namespace"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{run}");
+    assert!(
+        refused[0].contains("HTTP 403") && refused[0].contains("forbidden"),
+        "{run}"
+    );
+    let not_ready = report["not_ready"].as_array().unwrap();
+    let reasons: Vec<(&str, &str)> = not_ready
+        .iter()
+        .map(|n| (n["kind"].as_str().unwrap(), n["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("PersistentVolumeClaim", "Pending"),
+            ("Service", "LoadBalancerPending"),
+            ("Deployment", "NotReady"),
+        ],
+        "{run}"
+    );
+    assert_eq!(
+        not_ready[2]["detail"], "1 of 1 not ready; its pods could not be read",
+        "{run}"
+    );
+}
+
+/// A kubeconfig for the bed's admin impersonating `user` (kubectl and helm both honour `as`);
+/// as in `e2e_concurrency.rs`.
+fn impersonating(s: &Scenario, user: &str) -> std::path::PathBuf {
+    let admin = std::fs::read_to_string(&s.bed.kubeconfig).unwrap();
+    let token_line = admin
+        .lines()
+        .find(|l| l.trim_start().starts_with("token:"))
+        .expect("a token in the bed's kubeconfig");
+    let indent = &token_line[..token_line.len() - token_line.trim_start().len()];
+    let limited = admin.replace(token_line, &format!("{token_line}\n{indent}as: {user}"));
+    let path = s.home.path().join(format!("kubeconfig-{user}"));
+    std::fs::write(&path, limited).unwrap();
+    path
 }
