@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::domain::model::ObjectRef;
 
+mod events;
 mod pods;
 mod workloads;
 
@@ -37,6 +38,8 @@ pub enum Listed {
     PersistentVolumeClaim,
     Service,
     ReplicaSet,
+    /// Warning events only.
+    Event,
 }
 
 impl Listed {
@@ -52,6 +55,7 @@ impl Listed {
             Listed::Pod => ("v1", "pods"),
             Listed::PersistentVolumeClaim => ("v1", "persistentvolumeclaims"),
             Listed::Service => ("v1", "services"),
+            Listed::Event => ("v1", "events"),
         }
     }
 
@@ -73,9 +77,9 @@ impl Listed {
     /// The other kinds needed to say why an object of this kind is not ready.
     fn explained_by(self) -> &'static [Listed] {
         match self {
-            Listed::Deployment => &[Listed::ReplicaSet, Listed::Pod],
-            Listed::StatefulSet | Listed::DaemonSet | Listed::Job => &[Listed::Pod],
-            _ => &[],
+            Listed::Deployment => &[Listed::ReplicaSet, Listed::Pod, Listed::Event],
+            Listed::StatefulSet | Listed::DaemonSet | Listed::Job => &[Listed::Pod, Listed::Event],
+            _ => &[Listed::Event],
         }
     }
 }
@@ -219,7 +223,13 @@ pub fn not_ready(
             )),
             Some(live) => judge(kind, live, namespace, observed, options),
         };
-        if let Some(problem) = problem {
+        if let Some(mut problem) = problem {
+            if let Some(event) = live.and_then(|live| object_event(live, namespace, observed)) {
+                // A Job's `BackoffLimitExceeded` event only repeats its condition.
+                if !problem.detail.contains(&event) {
+                    problem.detail.push_str(&format!("; event {event}"));
+                }
+            }
             found.push(NotReady {
                 kind: target.kind.clone(),
                 namespace: namespace.to_string(),
@@ -232,6 +242,13 @@ pub fn not_ready(
     }
     found.sort_by_key(|n| n.severity);
     found
+}
+
+/// The newest telling Warning event about the object itself (a claim's `ProvisioningFailed`, a
+/// Service's `SyncLoadBalancerFailed`); its pods' events are added with the pod.
+fn object_event(live: &Value, namespace: &str, observed: &Observed) -> Option<String> {
+    let uid = str_at(live, "/metadata/uid")?;
+    observed.last_warning(namespace, uid)
 }
 
 fn judge(
@@ -258,7 +275,7 @@ fn judge(
         Listed::Pod => pod_problem(live),
         Listed::PersistentVolumeClaim => claim(live),
         Listed::Service => load_balancer(live),
-        Listed::ReplicaSet => None,
+        Listed::ReplicaSet | Listed::Event => None,
     }
 }
 

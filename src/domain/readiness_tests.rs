@@ -17,6 +17,7 @@ fn observed() -> Observed {
         Listed::Pod,
         Listed::PersistentVolumeClaim,
         Listed::Service,
+        Listed::Event,
     ] {
         let path = format!("tests/fixtures/readiness/{}.json", kind.resource().1);
         let list = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -129,7 +130,21 @@ fn container_failures_carry_the_kubelets_words() {
     assert!(pull
         .detail
         .contains("Back-off pulling image \"registry.invalid/nope:1\""));
+    assert!(
+        pull.detail.ends_with(
+            "; event Failed: Failed to pull image \"registry.invalid/nope:1\": rpc error: code = \
+             Unknown desc = failed to resolve reference \"registry.invalid/nope:1\": dial tcp: \
+             lookup registry.invalid: no such host"
+        ),
+        "the pull's own event, not the kubelet's restatement after it: {pull:?}"
+    );
     let probe = find(&found, "probe");
+    assert!(
+        probe.detail.ends_with(
+            "; event Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503"
+        ),
+        "{probe:?}"
+    );
     assert_eq!(probe.reason, "ReadinessProbeFailing");
     assert!(probe
         .detail
@@ -225,8 +240,16 @@ fn one_read_per_kind_and_namespace_with_what_explains_it() {
         .filter(|(_, ns)| ns == "other")
         .map(|(kind, _)| *kind)
         .collect();
-    assert_eq!(other, [Listed::Deployment, Listed::Pod, Listed::ReplicaSet]);
-    assert_eq!(reads.iter().filter(|(_, ns)| ns == NAMESPACE).count(), 8);
+    assert_eq!(
+        other,
+        [
+            Listed::Deployment,
+            Listed::Pod,
+            Listed::ReplicaSet,
+            Listed::Event
+        ]
+    );
+    assert_eq!(reads.iter().filter(|(_, ns)| ns == NAMESPACE).count(), 9);
     assert!(
         crate::domain::readiness::reads(&[target("v1", "ConfigMap", "c")], NAMESPACE).is_empty()
     );

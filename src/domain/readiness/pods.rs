@@ -20,7 +20,11 @@ const FAILED_WAITING: &[&str] = &[
 ];
 
 /// The worst problem among `pods`, and the text that names its pod (and how many share it).
-pub(super) fn pods_problem(pods: &[&Value]) -> Option<(Problem, String)> {
+/// `event_of` gives the newest telling Warning event of a pod by uid, added to the text.
+pub(super) fn pods_problem(
+    pods: &[&Value],
+    event_of: impl Fn(&str) -> Option<String>,
+) -> Option<(Problem, String)> {
     let problems: Vec<(&Value, Problem)> = pods
         .iter()
         .filter_map(|pod| pod_problem(pod).map(|p| (*pod, p)))
@@ -32,6 +36,9 @@ pub(super) fn pods_problem(pods: &[&Value]) -> Option<(Problem, String)> {
         .count();
     let name = str_at(pod, "/metadata/name").unwrap_or("?");
     let mut text = format!("pod {name}: {}", worst.detail);
+    if let Some(event) = str_at(pod, "/metadata/uid").and_then(event_of) {
+        text.push_str(&format!("; event {event}"));
+    }
     if alike > 1 {
         text.push_str(&format!(" (and {} more pod(s) alike)", alike - 1));
     }

@@ -31,7 +31,7 @@ pub(super) fn deployment(live: &Value, namespace: &str, observed: &Observed) -> 
     if let Some(set) = newest {
         let set_uid = str_at(set, "/metadata/uid").unwrap_or_default();
         let pods = observed.owned_by(Listed::Pod, namespace, set_uid);
-        worst = explain_pods(pods, wanted, &mut parts);
+        worst = explain_pods(observed, namespace, pods, wanted, &mut parts);
         if let Some(failure) = condition(set, "ReplicaFailure", "True") {
             note_condition(&mut worst, &mut parts, failure, Severity::Failed);
         }
@@ -59,7 +59,7 @@ pub(super) fn workload(
     let mut parts = vec![format!("{} of {wanted} not ready", wanted - ready)];
     let uid = str_at(live, "/metadata/uid").unwrap_or_default();
     let pods = observed.owned_by(Listed::Pod, namespace, uid);
-    let worst = explain_pods(pods, wanted, &mut parts);
+    let worst = explain_pods(observed, namespace, pods, wanted, &mut parts);
     Some(finish(worst, parts))
 }
 
@@ -87,7 +87,7 @@ pub(super) fn job(
     }
     let uid = str_at(live, "/metadata/uid").unwrap_or_default();
     let pods = observed.owned_by(Listed::Pod, namespace, uid);
-    let mut worst = explain_pods(pods, 0, &mut parts);
+    let mut worst = explain_pods(observed, namespace, pods, 0, &mut parts);
     if let Some(failed) = failed {
         note_condition(&mut worst, &mut parts, failed, Severity::Failed);
         // The Job's own verdict (`BackoffLimitExceeded`) names it better than a pod's exit.
@@ -102,6 +102,8 @@ pub(super) fn job(
 
 /// Adds what the pods say to `parts`; the worst pod problem, or none when every pod is fine.
 fn explain_pods(
+    observed: &Observed,
+    namespace: &str,
     pods: Option<Vec<&Value>>,
     wanted: u64,
     parts: &mut Vec<String>,
@@ -114,7 +116,7 @@ fn explain_pods(
         parts.push("none of its pods exist".into());
         return None;
     }
-    let (problem, text) = pods_problem(&pods)?;
+    let (problem, text) = pods_problem(&pods, |uid| observed.last_warning(namespace, uid))?;
     parts.push(text);
     Some(problem)
 }

@@ -66,8 +66,13 @@ fn list_path(kind: Listed, namespace: &str) -> Result<String> {
     } else {
         "api"
     };
+    // Events: only warnings, the ones that explain; a namespace's Normal events can be many.
+    let only = match kind {
+        Listed::Event => "?fieldSelector=type%3DWarning",
+        _ => "",
+    };
     Ok(format!(
-        "/{root}/{group_version}/namespaces/{}/{plural}",
+        "/{root}/{group_version}/namespaces/{}/{plural}{only}",
         segment(namespace)?
     ))
 }
@@ -85,6 +90,10 @@ mod tests {
         assert_eq!(
             list_path(Listed::PersistentVolumeClaim, "web").unwrap(),
             "/api/v1/namespaces/web/persistentvolumeclaims"
+        );
+        assert_eq!(
+            list_path(Listed::Event, "web").unwrap(),
+            "/api/v1/namespaces/web/events?fieldSelector=type%3DWarning"
         );
         assert!(list_path(Listed::Pod, "../x").is_err());
     }
