@@ -13,11 +13,13 @@ for_both_helms!(
     a_wait_timeout_names_every_object_not_ready_in_json,
     a_wait_timeout_names_every_object_not_ready_in_text,
     without_wait_nothing_is_read_or_reported,
-    pods_the_user_may_not_list_are_a_warning_not_a_crash
+    pods_the_user_may_not_list_are_a_warning_not_a_crash,
+    with_wait_for_jobs_a_job_that_never_ran_is_named
 );
 
-/// A Deployment (one replica), a claim, a LoadBalancer Service and a ConfigMap (which has no
-/// readiness); `tag` changes the Deployment's image between revisions.
+/// A Deployment (one replica), a claim, a LoadBalancer Service, a Job (the same in every
+/// revision: its template cannot change) and a ConfigMap (which has no readiness); `tag` changes
+/// the Deployment's image between revisions.
 const CHART: &str = r#"apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -53,6 +55,20 @@ spec:
   ports:
   - port: 80
     protocol: TCP
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-migrate
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: migrate
+        image: busybox:1.36
+        command: ["true"]
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -104,7 +120,8 @@ fn a_wait_timeout_names_every_object_not_ready_in_json(helm: HelmMajor) {
     assert_eq!(entry("PersistentVolumeClaim")["reason"], "Pending");
     assert_eq!(entry("Service")["name"], "w-lb");
     assert_eq!(entry("Service")["reason"], "LoadBalancerPending");
-    // The ConfigMap has no readiness; nothing else is named.
+    // The ConfigMap has no readiness, and without --wait-for-jobs a Job that has not failed is
+    // not helm's business: nothing else is named.
     assert_eq!(not_ready.len(), 3, "{run}");
 }
 
@@ -176,7 +193,7 @@ fn pods_the_user_may_not_list_are_a_warning_not_a_crash(helm: HelmMajor) {
         "deployer",
         "--verb=*",
         "--resource=secrets,configmaps,services,persistentvolumeclaims,deployments.apps,\
-         replicasets.apps,leases.coordination.k8s.io",
+         replicasets.apps,jobs.batch,leases.coordination.k8s.io",
     ]);
     s.kubectl(&[
         "create",
@@ -217,6 +234,40 @@ fn pods_the_user_may_not_list_are_a_warning_not_a_crash(helm: HelmMajor) {
     );
     assert_eq!(
         not_ready[2]["detail"], "1 of 1 not ready; its pods could not be read",
+        "{run}"
+    );
+}
+
+/// With `--wait-for-jobs` helm also waits for the Job to complete; its pod never runs.
+fn with_wait_for_jobs_a_job_that_never_ran_is_named(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "wait-jobs");
+    two_revisions(&s, "w");
+    let args = [
+        "w",
+        "1",
+        "--wait",
+        "--wait-for-jobs",
+        "--timeout",
+        "10s",
+        "--output",
+        "json",
+    ];
+    let run = s.safe_rollback(&args);
+    assert_eq!(run.code, 1, "{run}");
+    let report = run.json();
+    let job = report["not_ready"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "Job")
+        .unwrap_or_else(|| panic!("no Job in not_ready:\n{run}"));
+    assert_eq!(job["name"], "w-migrate");
+    assert_eq!(job["reason"], "NotScheduled", "{run}");
+    let detail = job["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("0 of 1 completions; pod w-migrate-")
+            && detail.contains("never scheduled"),
         "{run}"
     );
 }
