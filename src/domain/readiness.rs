@@ -193,7 +193,7 @@ impl Problem {
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
-    /// helm 3's `--wait-for-jobs`: a Job still running counts as not ready. Without it only a
+    /// `--wait-for-jobs` (helm 3 and 4): a Job still running counts as not ready. Without it only a
     /// Job that failed is reported (a failure is worth knowing whatever helm waited for).
     pub jobs_must_complete: bool,
 }

@@ -268,3 +268,31 @@ fn json_has_the_documented_fields_only() {
     keys.sort();
     assert_eq!(keys, ["detail", "kind", "name", "namespace", "reason"]);
 }
+
+#[test]
+fn a_workload_whose_pods_could_not_be_read_says_so() {
+    let mut observed = observed();
+    observed.lists.remove(&(Listed::Pod, NAMESPACE.to_string()));
+    observed
+        .lists
+        .remove(&(Listed::ReplicaSet, NAMESPACE.to_string()));
+    let targets = [
+        target("apps/v1", "Deployment", "crash"),
+        target("apps/v1", "StatefulSet", "db"),
+    ];
+    let found = not_ready(&targets, NAMESPACE, &observed, Options::default());
+    let details: Vec<(&str, &str)> = found
+        .iter()
+        .map(|n| (n.reason.as_str(), n.detail.as_str()))
+        .collect();
+    assert_eq!(
+        details,
+        [
+            (
+                "NotReady",
+                "1 of 1 not ready; its ReplicaSets could not be read"
+            ),
+            ("NotReady", "1 of 1 not ready; its pods could not be read"),
+        ]
+    );
+}

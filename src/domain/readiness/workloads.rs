@@ -24,9 +24,11 @@ pub(super) fn deployment(live: &Value, namespace: &str, observed: &Observed) -> 
         ));
     }
     let uid = str_at(live, "/metadata/uid").unwrap_or_default();
-    let newest = observed
-        .owned_by(Listed::ReplicaSet, namespace, uid)
-        .and_then(|sets| sets.into_iter().max_by_key(|rs| revision_of(rs)));
+    let sets = observed.owned_by(Listed::ReplicaSet, namespace, uid);
+    if sets.is_none() {
+        parts.push("its ReplicaSets could not be read".into());
+    }
+    let newest = sets.and_then(|sets| sets.into_iter().max_by_key(|rs| revision_of(rs)));
     let mut worst: Option<Problem> = None;
     if let Some(set) = newest {
         let set_uid = str_at(set, "/metadata/uid").unwrap_or_default();
