@@ -48,6 +48,17 @@ pub fn texts_of(findings: &[Finding], class: Class) -> Vec<&str> {
         .collect()
 }
 
+/// Whether helm gave up waiting for the objects to become ready: its `--wait` deadline passed.
+/// helm 3.17 says `context deadline exceeded` (older helm 3 `timed out waiting for the
+/// condition`); helm 4 ends its list of objects not ready with `context deadline exceeded`.
+pub fn wait_deadline_passed(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| {
+        f.class == Class::Primary
+            && (f.text.contains("context deadline exceeded")
+                || f.text.contains("timed out waiting for the condition"))
+    })
+}
+
 /// Classifies helm's output. Bytes that are not UTF-8 are replaced, never fatal: stderr is
 /// whatever the child wrote.
 pub fn classify(output: &[u8]) -> Vec<Finding> {

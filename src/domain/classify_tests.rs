@@ -95,6 +95,24 @@ fn helm4_multi_line_timeout_stays_one_primary_error() {
 }
 
 #[test]
+fn a_passed_wait_deadline_is_recognised_on_both_versions_and_nothing_else_is() {
+    for dir in ["more/helm-v3.17.3", "more/helm-v4.3.1"] {
+        let timed_out = classify(&fixture(&format!("{dir}/07-rollback-wait-timeout.stderr")));
+        assert!(wait_deadline_passed(&timed_out), "{dir}");
+        for other in ["08-unreachable.stderr", "05-rollback-immutable.stderr"] {
+            let findings = classify(&fixture(&format!("{dir}/{other}")));
+            assert!(!wait_deadline_passed(&findings), "{dir}/{other}");
+        }
+    }
+    for dir in ["seed/helm-v3.17.3", "seed/helm-v4.3.1"] {
+        let findings = classify(&fixture(&format!(
+            "{dir}/06-rollback2-cleanup-leftover.stderr"
+        )));
+        assert!(!wait_deadline_passed(&findings), "{dir}");
+    }
+}
+
+#[test]
 fn unreachable_cluster_is_transient_on_both_versions() {
     for dir in ["more/helm-v3.17.3", "more/helm-v4.3.1"] {
         let findings = classify(&fixture(&format!("{dir}/08-unreachable.stderr")));

@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod preflight;
+pub mod readiness;
 pub mod record;
 pub mod release;
 pub mod render;

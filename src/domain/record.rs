@@ -14,6 +14,7 @@ use crate::domain::concurrency::ConcurrentRevision;
 use crate::domain::model::LiveObject;
 use crate::domain::plan::Plan;
 use crate::domain::preflight::Findings;
+use crate::domain::readiness::NotReady;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::verify::Drift;
 
@@ -72,6 +73,10 @@ pub struct Attempt {
     /// Revisions another writer made, found right before this attempt's deletes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub concurrent_revisions: Vec<ConcurrentRevision>,
+    /// helm's `--wait` ran out of time: the target objects that were not ready, and why
+    /// (identities and Kubernetes' reasons only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_ready: Vec<NotReady>,
     /// A retry followed it (a transient failure, the cluster back to its pre-state): its words
     /// are not the run's last.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -90,6 +95,7 @@ impl Attempt {
             errors: Vec::new(),
             warnings: Vec::new(),
             concurrent_revisions: Vec::new(),
+            not_ready: Vec::new(),
             retried: false,
         }
     }

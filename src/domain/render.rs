@@ -21,6 +21,7 @@ pub fn render_text(report: &Report, debug: bool) -> String {
     }
     plan(&mut out, report);
     causes(&mut out, report);
+    not_ready(&mut out, report);
     for warning in &report.warnings {
         line(&mut out, "warning:".yellow().bold(), &indent(warning));
     }
@@ -154,6 +155,19 @@ fn causes(out: &mut String, report: &Report) {
     }
 }
 
+/// After the cause: one line per object helm waited for in vain, worst first.
+fn not_ready(out: &mut String, report: &Report) {
+    for object in &report.not_ready {
+        let what = format!(
+            "{} {}: {}",
+            object.object(),
+            object.reason.bold(),
+            object.detail
+        );
+        line(out, "not ready:".red().bold(), &what);
+    }
+}
+
 /// helm's cleanup complaints: one line unless --debug asks for them.
 fn cleanup_noise(out: &mut String, report: &Report, debug: bool) {
     if report.cleanup_noise.is_empty() {
@@ -223,6 +237,7 @@ mod tests {
             refusal_reasons: vec![],
             orphans: vec![],
             plan: None,
+            not_ready: vec![],
             attempts: 1,
             drifted: vec![],
             verified: None,

@@ -12,6 +12,7 @@ use crate::domain::concurrency::ConcurrentRevision;
 use crate::domain::model::LiveObject;
 use crate::domain::plan::{self, Decision};
 use crate::domain::preflight::{self, Findings, Forecast};
+use crate::domain::readiness::NotReady;
 use crate::domain::record::{Action, ActionKind, ActionResult, Attempt, Outcome, Record, Stage};
 use crate::domain::verify::Drift;
 
@@ -90,6 +91,9 @@ pub struct Report {
     /// What helm would do (`--plan` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Forecast>,
+    /// When helm's `--wait` ran out of time: each target object that was not ready, worst
+    /// first, with Kubernetes' reason (empty when helm did not time out waiting).
+    pub not_ready: Vec<NotReady>,
     /// Objects whose live state differs from the target revision after a "successful"
     /// rollback, each with the fields that differ (a Secret's values never shown).
     pub drifted: Vec<Drift>,
@@ -193,6 +197,7 @@ impl Report {
         self.warnings.extend(attempt.warnings.iter().cloned());
         self.concurrent_revisions
             .extend(attempt.concurrent_revisions.iter().cloned());
+        self.not_ready = attempt.not_ready.clone();
         let Some(plan) = &attempt.plan else { return };
         self.leftovers = plan
             .leftovers
@@ -268,6 +273,7 @@ impl Report {
             refusal_reasons: Vec::new(),
             orphans: Vec::new(),
             plan: None,
+            not_ready: Vec::new(),
             drifted: Vec::new(),
             verified: None,
             verify_error: None,

@@ -226,7 +226,18 @@ impl Proxy {
     /// only when the proxy is not there at all; a request that got no answer is an `Err` in
     /// its slot.
     pub fn send_all(&self, requests: Vec<Request>) -> Result<Vec<Result<Response>>> {
+        self.send_all_within(requests, REQUEST_TIMEOUT)
+    }
+
+    /// [`Proxy::send_all`] with every answer due within `budget` of now (the whole batch, not
+    /// each request): for reads that only add to a report and must not hold it up.
+    pub fn send_all_within(
+        &self,
+        requests: Vec<Request>,
+        budget: Duration,
+    ) -> Result<Vec<Result<Response>>> {
         let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started + budget);
         self.ready()?;
         if requests.is_empty() {
             return Ok(Vec::new());
@@ -245,6 +256,7 @@ impl Proxy {
             let mut workers = tokio::task::JoinSet::new();
             for _ in 0..CONNECTIONS.min(count) {
                 workers.spawn(worker(
+                    deadline,
                     self.socket.clone(),
                     requests.clone(),
                     next.clone(),
@@ -282,6 +294,7 @@ impl Drop for Proxy {
 type Sender = SendRequest<Full<Bytes>>;
 
 async fn worker(
+    deadline: tokio::time::Instant,
     socket: PathBuf,
     requests: Arc<Vec<Request>>,
     next: Arc<AtomicUsize>,
@@ -297,10 +310,10 @@ async fn worker(
         // we send is safe to repeat: reads and dry runs change nothing, a repeated delete meets
         // its uid precondition or a 404, a repeated create a 409, a repeated replace a stale
         // resourceVersion (409).
-        let mut result = send(&socket, &mut sender, request).await;
+        let mut result = send(deadline, &socket, &mut sender, request).await;
         if result.is_err() {
             sender = None;
-            result = send(&socket, &mut sender, request).await;
+            result = send(deadline, &socket, &mut sender, request).await;
         }
         if result.is_err() {
             sender = None;
@@ -309,7 +322,12 @@ async fn worker(
     }
 }
 
-async fn send(socket: &Path, sender: &mut Option<Sender>, request: &Request) -> Result<Response> {
+async fn send(
+    deadline: tokio::time::Instant,
+    socket: &Path,
+    sender: &mut Option<Sender>,
+    request: &Request,
+) -> Result<Response> {
     let exchange = async {
         if sender.as_ref().is_none_or(|s| s.is_closed()) {
             let stream = tokio::net::UnixStream::connect(socket).await?;
@@ -338,13 +356,15 @@ async fn send(socket: &Path, sender: &mut Option<Sender>, request: &Request) -> 
         let body = response.into_body().collect().await?.to_bytes().to_vec();
         anyhow::Ok(Response { status, body })
     };
-    match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+    let due = deadline.min(tokio::time::Instant::now() + REQUEST_TIMEOUT);
+    let allowed = due.saturating_duration_since(tokio::time::Instant::now());
+    match tokio::time::timeout_at(due, exchange).await {
         Ok(result) => {
             result.with_context(|| format!("no answer through kubectl proxy to {}", request.path))
         }
         Err(_) => bail!(
-            "no answer within {}s to {}",
-            REQUEST_TIMEOUT.as_secs(),
+            "no answer within {:.0}s to {}",
+            allowed.as_secs_f64(),
             request.path
         ),
     }
@@ -415,65 +435,5 @@ fn process_exists(pid: libc::pid_t) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_empty_socket_directories_of_dead_runs_are_swept() {
-        let base = tempfile::tempdir().unwrap();
-        let mut finished = std::process::Command::new("true").spawn().unwrap();
-        finished.wait().unwrap();
-        let dead = finished.id();
-        let make = |name: String, files: &[&str]| {
-            let dir = base.path().join(name);
-            std::fs::create_dir(&dir).unwrap();
-            for file in files {
-                std::fs::write(dir.join(file), "").unwrap();
-            }
-            dir
-        };
-        let abandoned = make(
-            format!("helm-safe-rollback.{dead}.1"),
-            &["api.sock", "proxy.log"],
-        );
-        let running = make(
-            format!("helm-safe-rollback.{}.2", std::process::id()),
-            &["api.sock"],
-        );
-        let foreign = make(format!("helm-safe-rollback.{dead}.3"), &["notes.txt"]);
-        let unrelated = make(format!("other.{dead}.4"), &[]);
-        sweep_abandoned(base.path());
-        assert!(!abandoned.exists());
-        assert!(running.exists() && foreign.exists() && unrelated.exists());
-    }
-
-    #[test]
-    fn a_status_message_is_the_servers_own_words() {
-        let response = Response {
-            status: 422,
-            body: br#"{"kind":"Status","status":"Failure","message":"ConfigMap \"Bad\" is invalid: metadata.name: Invalid value","reason":"Invalid","code":422}"#.to_vec(),
-        };
-        assert_eq!(
-            response.message(),
-            "ConfigMap \"Bad\" is invalid: metadata.name: Invalid value"
-        );
-        let plain = Response {
-            status: 502,
-            body: b"\nError while proxying request: dial tcp 127.0.0.1:1: connect: connection refused\n"
-                .to_vec(),
-        };
-        assert_eq!(
-            plain.message(),
-            "Error while proxying request: dial tcp 127.0.0.1:1: connect: connection refused"
-        );
-    }
-
-    #[test]
-    fn the_socket_directory_is_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = private_dir().unwrap();
-        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(mode & 0o777, 0o700);
-    }
-}
+#[path = "kube_api_tests.rs"]
+mod tests;

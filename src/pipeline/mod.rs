@@ -16,6 +16,7 @@ mod rollback;
 mod session;
 mod tools;
 mod verify;
+mod wait;
 
 use std::path::Path;
 use std::time::Instant;

@@ -29,6 +29,7 @@ impl Session<'_> {
             if output.success() {
                 return self.verify_success();
             }
+            self.explain_wait();
             let back_to_pre_state = self.reconcile_attempt();
             let retry = back_to_pre_state
                 && self.transient_only()

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 mod api_paths;
 mod dry_run;
+mod readiness;
 
 pub use self::api_paths::{collection_path, discovery_path, parse_resource_list, ApiResource};
 pub use self::dry_run::DryRun;
