@@ -238,7 +238,13 @@ fn normalise(mut object: Value) -> Value {
                     && k != "deployment.kubernetes.io/revision"
                     && k != "deprecated.daemonset.template.generation"
                     && k != "kubectl.kubernetes.io/last-applied-configuration"
+                    // The HPA controller's status, shown as annotations by autoscaling/v1:
+                    // written whenever it last looked, not by helm.
+                    && !k.starts_with("autoscaling.alpha.kubernetes.io/")
             });
+            if annotations.is_empty() {
+                meta.remove("annotations");
+            }
         }
     }
     strip_generated_ids(&mut object);
