@@ -1,0 +1,368 @@
+//! Explains a failed `pre-rollback` / `post-rollback` hook and lists what it left behind.
+//!
+//! helm's own words are thin: helm 3 says `job r-migrate failed: BackoffLimitExceeded` (no
+//! event, no namespace, nothing about the pod), helm 4 `resource Job/ns/r-migrate not ready.
+//! status: Failed, …`, and only a hook the API server refuses names its event and template
+//! (`warning: Hook pre-rollback chart/templates/x.yaml failed: …`). The target revision's hooks
+//! (`helm get hooks`) say which object and event that was, and the live Job and its pods say
+//! why it failed. Everything here is pure: the pipeline brings helm's lines, the hooks and the
+//! live JSON.
+//!
+//! Hook objects are never ours to delete: helm applies their `helm.sh/hook-delete-policy`
+//! itself. We only list the ones still there, with the command that removes them.
+
+use std::sync::OnceLock;
+
+use anyhow::Result;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::manifest::parse_documents;
+use crate::domain::model::{LiveObject, ObjectRef};
+
+const ROLLBACK_EVENTS: [&str; 2] = ["pre-rollback", "post-rollback"];
+/// What helm applies when a hook names no delete policy.
+const DEFAULT_DELETE_POLICY: &str = "before-hook-creation";
+
+/// One hook of a release revision, as `helm get hooks` prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hook {
+    pub object: ObjectRef,
+    pub events: Vec<String>,
+    /// As helm applies them: [`DEFAULT_DELETE_POLICY`] when the annotation names none.
+    pub delete_policies: Vec<String>,
+    /// The template it came from, as helm names it in its errors.
+    pub source: Option<String>,
+}
+
+impl Hook {
+    fn rollback_events(&self) -> Vec<&str> {
+        ROLLBACK_EVENTS
+            .into_iter()
+            .filter(|e| self.events.iter().any(|h| h == e))
+            .collect()
+    }
+
+    /// `Job/ns/name`, in the namespace the hook lands in.
+    pub fn describe(&self, release_namespace: &str) -> String {
+        format!(
+            "{}/{}/{}",
+            self.object.kind,
+            self.object.namespace_or(release_namespace),
+            self.object.name
+        )
+    }
+}
+
+/// The hooks of `helm get hooks` output: each document after its `# Source:` comment. Only
+/// identities and annotations are kept (a hook can be a Secret).
+pub fn parse_hooks(text: &[u8]) -> Result<Vec<Hook>> {
+    let text = String::from_utf8_lossy(text);
+    let mut hooks = Vec::new();
+    for chunk in split_documents(&text) {
+        let source = chunk
+            .lines()
+            .find_map(|l| l.strip_prefix("# Source: "))
+            .map(|s| s.trim().to_string());
+        for document in parse_documents(chunk.as_bytes())? {
+            let annotations = &document.body["metadata"]["annotations"];
+            let list = |key: &str| -> Vec<String> {
+                annotations[key]
+                    .as_str()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            };
+            let mut delete_policies = list("helm.sh/hook-delete-policy");
+            if delete_policies.is_empty() {
+                delete_policies.push(DEFAULT_DELETE_POLICY.into());
+            }
+            hooks.push(Hook {
+                object: document.object,
+                events: list("helm.sh/hook"),
+                delete_policies,
+                source: source.clone(),
+            });
+        }
+    }
+    Ok(hooks)
+}
+
+/// helm separates hooks by `---` lines; each keeps its own `# Source:` comment.
+fn split_documents(text: &str) -> Vec<String> {
+    let mut chunks = vec![String::new()];
+    for line in text.lines() {
+        if line.trim_end() == "---" {
+            chunks.push(String::new());
+        } else if let Some(last) = chunks.last_mut() {
+            last.push_str(line);
+            last.push('\n');
+        }
+    }
+    chunks.retain(|c| !c.trim().is_empty());
+    chunks
+}
+
+/// What one of helm's error lines says about a failed hook.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Clue {
+    pub event: Option<String>,
+    pub source: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    /// helm's reason, without its `1 error occurred:` wrapper.
+    pub reason: String,
+    /// The API server refused to create the hook: nothing of it was made.
+    pub refused: bool,
+}
+
+/// Recognises helm 3's and helm 4's hook failures in one primary error.
+pub fn clue(primary: &str) -> Option<Clue> {
+    if let Some(c) = refused_hook().captures(primary) {
+        return Some(Clue {
+            event: Some(c[1].to_string()),
+            source: Some(c[2].to_string()),
+            reason: unwrap_multierror(&c[3]),
+            refused: true,
+            ..Clue::default()
+        });
+    }
+    if let Some(c) = helm3_watch_failure().captures(primary) {
+        let kind = if &c[1] == "job" { "Job" } else { "Pod" };
+        return Some(Clue {
+            kind: Some(kind.into()),
+            name: Some(c[2].to_string()),
+            reason: c[3].trim().to_string(),
+            ..Clue::default()
+        });
+    }
+    let c = helm4_not_ready().captures(primary)?;
+    Some(Clue {
+        kind: Some(c[1].to_string()),
+        name: Some(c[3].to_string()),
+        reason: c[4].trim().to_string(),
+        ..Clue::default()
+    })
+}
+
+/// `1 error occurred:\n\t* X` → `X` (hashicorp/go-multierror's format, helm 3's and 4's).
+fn unwrap_multierror(text: &str) -> String {
+    let items: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("* "))
+        .collect();
+    if text.trim_start().starts_with(|c: char| c.is_ascii_digit()) && !items.is_empty() {
+        return items.join("; ");
+    }
+    text.trim().to_string()
+}
+
+fn refused_hook() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"(?s)warning: Hook (\S+) (\S+) failed: (.*)$").unwrap())
+}
+
+fn helm3_watch_failure() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"(?m)(?:^|\* )(job|pod) (\S+) failed(?:: (.*))?$").unwrap())
+}
+
+fn helm4_not_ready() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"(?s)resource ([A-Za-z]+)/([^/\s]*)/(\S+) not ready\. (status: .*)$").unwrap()
+    })
+}
+
+/// The rollback hook that failed, from helm's primary errors and the target revision's hooks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedHook {
+    pub hook: Hook,
+    /// `pre-rollback`, `post-rollback`, or both joined with `/` when helm did not say which.
+    pub event: String,
+    pub clue: Clue,
+}
+
+/// Finds the hook helm's words point at; `None` when none of them is about a rollback hook.
+pub fn failed_hook(primary: &[String], hooks: &[Hook]) -> Option<FailedHook> {
+    primary.iter().find_map(|line| {
+        let clue = clue(line)?;
+        let fits = |hook: &&Hook| {
+            let events = hook.rollback_events();
+            !events.is_empty()
+                && clue.event.as_deref().is_none_or(|e| events.contains(&e))
+                && clue
+                    .source
+                    .as_ref()
+                    .is_none_or(|s| hook.source.as_ref() == Some(s))
+                && clue
+                    .kind
+                    .as_ref()
+                    .is_none_or(|k| k.eq_ignore_ascii_case(&hook.object.kind))
+                && clue.name.as_ref().is_none_or(|n| *n == hook.object.name)
+        };
+        let candidates: Vec<&Hook> = hooks.iter().filter(fits).collect();
+        // A refusal names the template; several hooks of one template are told apart by the
+        // name the server quotes.
+        let named = candidates.iter().find(|h| {
+            let name = &h.object.name;
+            clue.reason.contains(&format!("\"{name}\""))
+                || clue.reason.contains(&format!("/{name} "))
+        });
+        let hook = named.or(candidates.first())?;
+        let event = match &clue.event {
+            Some(event) => event.clone(),
+            None => hook.rollback_events().join("/"),
+        };
+        Some(FailedHook {
+            hook: (*hook).clone(),
+            event,
+            clue: clue.clone(),
+        })
+    })
+}
+
+/// The primary error that explains the failure: the hook, the event, and the reason the
+/// cluster gives. `live` is the hook object as the API server returns it (a Job or a Pod; `None`
+/// when it is gone or not read), `pods` a Job's pods.
+pub fn explain(
+    failed: &FailedHook,
+    release_namespace: &str,
+    live: Option<&Value>,
+    pods: &[Value],
+) -> String {
+    let who = format!(
+        "{} hook {}",
+        failed.event,
+        failed.hook.describe(release_namespace)
+    );
+    if failed.clue.refused {
+        let source = failed.hook.source.as_deref().unwrap_or("?");
+        return format!(
+            "{who} ({source}) was refused by the API server: {}",
+            failed.clue.reason
+        );
+    }
+    let mut text = match live.and_then(job_failure) {
+        Some(reason) => format!("{who} failed: {reason}"),
+        None if live.is_none() => format!(
+            "{who} failed: {}; it is gone (hook-delete-policy {})",
+            failed.clue.reason,
+            failed.hook.delete_policies.join(",")
+        ),
+        None => format!("{who} did not complete: {}", failed.clue.reason),
+    };
+    let pod_pool: Vec<&Value> = match live {
+        Some(object) if object["kind"] == "Pod" => vec![object],
+        _ => pods.iter().collect(),
+    };
+    if let Some(detail) = pod_detail(&pod_pool) {
+        text.push_str("; ");
+        text.push_str(&detail);
+    }
+    text
+}
+
+/// A Job's `Failed` condition: its reason (`BackoffLimitExceeded`, `DeadlineExceeded`).
+fn job_failure(job: &Value) -> Option<String> {
+    job["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Failed" && c["status"] == "True")
+        .map(|c| c["reason"].as_str().unwrap_or("Failed").to_string())
+}
+
+/// What the most telling pod says: a failed one before others, the newest first.
+fn pod_detail(pods: &[&Value]) -> Option<String> {
+    fn created<'v>(pod: &'v Value) -> &'v str {
+        pod["metadata"]["creationTimestamp"].as_str().unwrap_or("")
+    }
+    let mut sorted: Vec<&Value> = pods.to_vec();
+    sorted.sort_by_key(|p| std::cmp::Reverse(created(p)));
+    let pod = sorted
+        .iter()
+        .find(|p| p["status"]["phase"] == "Failed")
+        .or(sorted.first())?;
+    let name = pod["metadata"]["name"].as_str().unwrap_or("?");
+    let statuses = pod["status"]["containerStatuses"].as_array();
+    for status in statuses.into_iter().flatten() {
+        let container = status["name"].as_str().unwrap_or("?");
+        let state = &status["state"];
+        let last = &status["lastState"]["terminated"];
+        let terminated = [&state["terminated"], last]
+            .into_iter()
+            .find(|t| t["exitCode"].as_i64().is_some_and(|c| c != 0));
+        if let Some(t) = terminated {
+            return Some(format!(
+                "pod {name} container {container} exited {} ({}){}",
+                t["exitCode"],
+                t["reason"].as_str().unwrap_or("no reason"),
+                message(&t["message"])
+            ));
+        }
+        if let Some(reason) = state["waiting"]["reason"].as_str() {
+            return Some(format!(
+                "pod {name} container {container} waiting: {reason}{}",
+                message(&state["waiting"]["message"])
+            ));
+        }
+    }
+    let phase = pod["status"]["phase"].as_str().unwrap_or("Unknown");
+    let unscheduled = pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "PodScheduled" && c["status"] == "False");
+    Some(match unscheduled {
+        Some(c) => format!(
+            "pod {name} {phase}: {}{}",
+            c["reason"].as_str().unwrap_or("not scheduled"),
+            message(&c["message"])
+        ),
+        None if phase == "Pending" => format!("pod {name} Pending: no node has started it"),
+        None => format!("pod {name} {phase}"),
+    })
+}
+
+/// `: the message`, shortened: a termination message can be 4 KiB of a program's output.
+fn message(value: &Value) -> String {
+    const LIMIT: usize = 300;
+    let Some(text) = value.as_str().map(str::trim).filter(|t| !t.is_empty()) else {
+        return String::new();
+    };
+    let short: String = text.chars().take(LIMIT).collect();
+    let ellipsis = if short.len() < text.len() { "…" } else { "" };
+    format!(": {}{ellipsis}", short.replace('\n', " "))
+}
+
+/// A hook object the failure left in the cluster, never deleted by us.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookLeftover {
+    pub object: LiveObject,
+    /// The hook's `helm.sh/hook-delete-policy` as helm applies it (comma-separated).
+    pub delete_policy: String,
+}
+
+/// The failed hook's object, when it is still there: helm kept it because its delete policy
+/// lacks `hook-failed`. A hook the API server refused was never made, so whatever has its name
+/// is not this failure's.
+pub fn leftovers(failed: &FailedHook, live: &[LiveObject], namespace: &str) -> Vec<HookLeftover> {
+    if failed.clue.refused {
+        return Vec::new();
+    }
+    live.iter()
+        .filter(|o| o.is(&failed.hook.object, namespace))
+        .map(|o| HookLeftover {
+            object: o.clone(),
+            delete_policy: failed.hook.delete_policies.join(","),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "hooks_tests.rs"]
+mod tests;
