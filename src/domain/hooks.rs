@@ -141,10 +141,16 @@ pub fn clue(primary: &str) -> Option<Clue> {
         });
     }
     let c = helm4_not_ready().captures(primary)?;
+    // `status: Failed, message: Job Failed. failed: 1/1`: the message is the reason; any
+    // other status (a timeout's `InProgress`) is worth keeping whole.
+    let status = c[4].trim();
+    let reason = status
+        .strip_prefix("status: Failed, message: ")
+        .unwrap_or(status);
     Some(Clue {
         kind: Some(c[1].to_string()),
         name: Some(c[3].to_string()),
-        reason: c[4].trim().to_string(),
+        reason: reason.to_string(),
         ..Clue::default()
     })
 }
@@ -278,7 +284,7 @@ fn job_failure(job: &Value) -> Option<String> {
 
 /// What the most telling pod says: a failed one before others, the newest first.
 fn pod_detail(pods: &[&Value]) -> Option<String> {
-    fn created<'v>(pod: &'v Value) -> &'v str {
+    fn created(pod: &Value) -> &str {
         pod["metadata"]["creationTimestamp"].as_str().unwrap_or("")
     }
     let mut sorted: Vec<&Value> = pods.to_vec();

@@ -85,10 +85,17 @@ fn helm_words_alone_name_the_hook_when_it_is_gone() {
         let hooks = parse_hooks(&fixture(version, "pre-fail-policy.hooks.yaml")).unwrap();
         let failed = failed_hook(&primary(version, "pre-fail-policy"), &hooks).unwrap();
         let text = explain(&failed, "ns", None, &[]);
-        assert!(
-            text.starts_with("pre-rollback hook Job/ns/r-migrate failed: ")
-                && text.ends_with("; it is gone (hook-delete-policy hook-failed)"),
-            "{version}: {text}"
+        let helm_says = match version {
+            "helm-v3.17.3" => "BackoffLimitExceeded",
+            _ => "Job Failed. failed: 1/1",
+        };
+        assert_eq!(
+            text,
+            format!(
+                "pre-rollback hook Job/ns/r-migrate failed: {helm_says}; it is gone \
+                 (hook-delete-policy hook-failed)"
+            ),
+            "{version}"
         );
         assert!(leftovers(&failed, &[], "ns").is_empty());
     }

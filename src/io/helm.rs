@@ -82,6 +82,17 @@ impl Helm {
         Ok(output.stdout)
     }
 
+    /// The hooks of a revision, as `helm get hooks` prints them (a hook can be a Secret: the
+    /// caller keeps identities and annotations only).
+    pub fn hooks(&self, release: &str, revision: u64) -> Result<Vec<u8>> {
+        let revision = revision.to_string();
+        let output = self.call(
+            "get hooks",
+            &["get", "hooks", release, "--revision", &revision],
+        )?;
+        Ok(output.stdout)
+    }
+
     /// How a revision was applied (`ssa` / `csa`), as helm 4 records it; `None` when the
     /// release predates the record.
     pub fn apply_method(&self, release: &str, revision: u64) -> Result<Option<String>> {
