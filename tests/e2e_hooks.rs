@@ -19,6 +19,7 @@ for_both_helms!(
     a_failed_post_rollback_job_is_explained_in_the_text_report,
     a_hook_deleted_by_its_hook_failed_policy_is_no_leftover,
     a_hook_the_api_server_refuses_is_named_with_the_servers_reason,
+    a_hook_job_that_never_completes_is_named_with_its_pending_pod,
 );
 
 /// A ConfigMap `r-config`, plus a Job hook `r-migrate` (`hook=job`) on `event` with
@@ -210,4 +211,29 @@ fn a_hook_the_api_server_refuses_is_named_with_the_servers_reason(helm: HelmMajo
     );
     assert_eq!(report["hook_leftovers"], serde_json::json!([]), "{run}");
     assert_eq!(s.uid("configmap/r-hookcm"), None);
+}
+
+/// Nothing runs the pod (no kubelet here): helm gives up after `--timeout`. helm 3 then says
+/// only `timed out waiting for the condition`; the hook is still named, from the revision
+/// helm left.
+fn a_hook_job_that_never_completes_is_named_with_its_pending_pod(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "hook-timeout");
+    hooked_release(&s, "job", "pre-rollback", "");
+    let run = s.safe_rollback(&["r", "1", "--timeout", "10s", "--output", "json"]);
+    assert_eq!(run.code, 1, "{run}");
+    let report = run.json();
+    let primary = strings(&report["primary_errors"]);
+    assert!(
+        primary[0].starts_with(&format!(
+            "pre-rollback hook Job/{}/r-migrate did not complete: ",
+            s.namespace
+        )) && primary[0].contains("; pod r-migrate-")
+            && primary[0].ends_with(" Pending: no node has started it"),
+        "{run}"
+    );
+    let left = report["hook_leftovers"].as_array().unwrap();
+    assert_eq!(left.len(), 1, "{run}");
+    assert_eq!(left[0]["name"], "r-migrate");
+    assert!(s.uid("job/r-migrate").is_some(), "we did not delete it");
 }

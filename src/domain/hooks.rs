@@ -13,7 +13,7 @@
 
 use std::sync::OnceLock;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,15 +25,21 @@ const ROLLBACK_EVENTS: [&str; 2] = ["pre-rollback", "post-rollback"];
 /// What helm applies when a hook names no delete policy.
 const DEFAULT_DELETE_POLICY: &str = "before-hook-creation";
 
-/// One hook of a release revision, as `helm get hooks` prints it.
+/// One hook of a release revision, as helm stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hook {
     pub object: ObjectRef,
     pub events: Vec<String>,
-    /// As helm applies them: [`DEFAULT_DELETE_POLICY`] when the annotation names none.
+    /// As helm applies them: [`DEFAULT_DELETE_POLICY`] when the hook names none.
     pub delete_policies: Vec<String>,
     /// The template it came from, as helm names it in its errors.
     pub source: Option<String>,
+    /// helm's `last_run.phase`. helm stores the release with `Running` right before it creates
+    /// a hook and not again when the hook fails, so `Running` in the revision a failed
+    /// rollback left is the hook helm was running when it gave up.
+    pub last_phase: Option<String>,
+    /// helm's `last_run.started_at` (RFC 3339).
+    pub started_at: Option<String>,
 }
 
 impl Hook {
@@ -55,56 +61,49 @@ impl Hook {
     }
 }
 
-/// The hooks of `helm get hooks` output: each document after its `# Source:` comment. Only
-/// identities and annotations are kept (a hook can be a Secret).
-pub fn parse_hooks(text: &[u8]) -> Result<Vec<Hook>> {
-    let text = String::from_utf8_lossy(text);
+/// The newest revision of a release and its hooks, from `helm status RELEASE -o json`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevisionHooks {
+    pub revision: u64,
+    pub hooks: Vec<Hook>,
+}
+
+/// Reads `helm status -o json` (helm 3 and 4 print the same fields). Only identities, events,
+/// policies and phases are kept: the manifests (a hook can be a Secret) and the values are
+/// dropped here.
+pub fn parse_status(json: &[u8]) -> Result<RevisionHooks> {
+    let status: Value = serde_json::from_slice(json).context("helm status printed no JSON")?;
+    let revision = status["version"]
+        .as_u64()
+        .context("helm status printed no version")?;
     let mut hooks = Vec::new();
-    for chunk in split_documents(&text) {
-        let source = chunk
-            .lines()
-            .find_map(|l| l.strip_prefix("# Source: "))
-            .map(|s| s.trim().to_string());
-        for document in parse_documents(chunk.as_bytes())? {
-            let annotations = &document.body["metadata"]["annotations"];
-            let list = |key: &str| -> Vec<String> {
-                annotations[key]
-                    .as_str()
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            };
-            let mut delete_policies = list("helm.sh/hook-delete-policy");
-            if delete_policies.is_empty() {
-                delete_policies.push(DEFAULT_DELETE_POLICY.into());
-            }
+    for entry in status["hooks"].as_array().into_iter().flatten() {
+        let manifest = entry["manifest"].as_str().unwrap_or_default();
+        let documents = parse_documents(manifest.as_bytes())
+            .with_context(|| format!("hook {} is not readable", entry["name"]))?;
+        let strings = |key: &str| -> Vec<String> {
+            let values = entry[key].as_array().into_iter().flatten();
+            values
+                .filter_map(|v| v.as_str())
+                .map(String::from)
+                .collect()
+        };
+        let mut delete_policies = strings("delete_policies");
+        if delete_policies.is_empty() {
+            delete_policies.push(DEFAULT_DELETE_POLICY.into());
+        }
+        for document in documents {
             hooks.push(Hook {
                 object: document.object,
-                events: list("helm.sh/hook"),
-                delete_policies,
-                source: source.clone(),
+                events: strings("events"),
+                delete_policies: delete_policies.clone(),
+                source: entry["path"].as_str().map(String::from),
+                last_phase: entry["last_run"]["phase"].as_str().map(String::from),
+                started_at: entry["last_run"]["started_at"].as_str().map(String::from),
             });
         }
     }
-    Ok(hooks)
-}
-
-/// helm separates hooks by `---` lines; each keeps its own `# Source:` comment.
-fn split_documents(text: &str) -> Vec<String> {
-    let mut chunks = vec![String::new()];
-    for line in text.lines() {
-        if line.trim_end() == "---" {
-            chunks.push(String::new());
-        } else if let Some(last) = chunks.last_mut() {
-            last.push_str(line);
-            last.push('\n');
-        }
-    }
-    chunks.retain(|c| !c.trim().is_empty());
-    chunks
+    Ok(RevisionHooks { revision, hooks })
 }
 
 /// What one of helm's error lines says about a failed hook.
@@ -193,8 +192,42 @@ pub struct FailedHook {
     pub clue: Clue,
 }
 
-/// Finds the hook helm's words point at; `None` when none of them is about a rollback hook.
-pub fn failed_hook(primary: &[String], hooks: &[Hook]) -> Option<FailedHook> {
+/// Finds the hook helm's words point at, else the rollback hook helm was still running (helm
+/// 3's bare `timed out waiting for the condition` names none); `None` when the failure is
+/// about no rollback hook. `hooks` must be those of the revision this rollback created, and
+/// `run_started` (RFC 3339) when this run began: a revision copies the target's hooks with
+/// their old `last_run`, so only a hook started since then can be the one in flight.
+pub fn failed_hook(primary: &[String], hooks: &[Hook], run_started: &str) -> Option<FailedHook> {
+    named_hook(primary, hooks).or_else(|| running_hook(primary, hooks, run_started))
+}
+
+fn running_hook(primary: &[String], hooks: &[Hook], run_started: &str) -> Option<FailedHook> {
+    let since: jiff::Timestamp = run_started.parse().ok()?;
+    let started_since = |hook: &Hook| {
+        let started = hook.started_at.as_deref().unwrap_or_default();
+        started
+            .parse::<jiff::Timestamp>()
+            .is_ok_and(|at| at >= since)
+    };
+    let hook = hooks.iter().find(|h| {
+        h.last_phase.as_deref() == Some("Running")
+            && !h.rollback_events().is_empty()
+            && started_since(h)
+    })?;
+    let reason = primary
+        .first()
+        .map_or(String::new(), |p| unwrap_multierror(p));
+    Some(FailedHook {
+        hook: hook.clone(),
+        event: hook.rollback_events().join("/"),
+        clue: Clue {
+            reason,
+            ..Clue::default()
+        },
+    })
+}
+
+fn named_hook(primary: &[String], hooks: &[Hook]) -> Option<FailedHook> {
     primary.iter().find_map(|line| {
         let clue = clue(line)?;
         let fits = |hook: &&Hook| {

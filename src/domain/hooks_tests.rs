@@ -8,6 +8,8 @@ use crate::domain::plan::{self, Inputs};
 use crate::domain::report::errors_of;
 
 const VERSIONS: [&str; 2] = ["helm-v3.17.3", "helm-v4.3.1"];
+/// Before every fixture's rollback began.
+const RUN_STARTED: &str = "2026-11-30T10:00:00Z";
 
 fn fixture(version: &str, file: &str) -> Vec<u8> {
     std::fs::read(format!("tests/fixtures/hooks/{version}/{file}")).unwrap()
@@ -25,6 +27,13 @@ fn items(version: &str, file: &str) -> Vec<Value> {
     list["items"].as_array().unwrap().clone()
 }
 
+/// The hooks of the revision the fixture's failed rollback left (`helm status -o json`).
+fn hooks_of(version: &str, case: &str) -> Vec<Hook> {
+    let status = parse_status(&fixture(version, &format!("{case}.status.json"))).unwrap();
+    assert_eq!(status.revision, 3, "{version} {case}");
+    status.hooks
+}
+
 /// The fixtures' namespace, as helm 4 printed it and the JSON holds it.
 fn namespace_of(version: &str, case: &str) -> String {
     items(version, &format!("{case}.jobs.json"))[0]["metadata"]["namespace"]
@@ -36,7 +45,7 @@ fn namespace_of(version: &str, case: &str) -> String {
 #[test]
 fn hooks_are_read_with_event_source_and_delete_policy() {
     for version in VERSIONS {
-        let hooks = parse_hooks(&fixture(version, "pre-fail.hooks.yaml")).unwrap();
+        let hooks = hooks_of(version, "pre-fail");
         assert_eq!(hooks.len(), 1);
         assert_eq!(hooks[0].object.kind, "Job");
         assert_eq!(hooks[0].object.name, "r-migrate");
@@ -46,7 +55,8 @@ fn hooks_are_read_with_event_source_and_delete_policy() {
             hooks[0].source.as_deref(),
             Some("hooked/templates/all.yaml")
         );
-        let hooks = parse_hooks(&fixture(version, "pre-fail-policy.hooks.yaml")).unwrap();
+        assert_eq!(hooks[0].last_phase.as_deref(), Some("Running"));
+        let hooks = hooks_of(version, "pre-fail-policy");
         assert_eq!(hooks[0].delete_policies, ["hook-failed"]);
     }
 }
@@ -54,8 +64,8 @@ fn hooks_are_read_with_event_source_and_delete_policy() {
 #[test]
 fn a_failed_job_names_event_job_reason_and_the_pods_exit() {
     for version in VERSIONS {
-        let hooks = parse_hooks(&fixture(version, "pre-fail.hooks.yaml")).unwrap();
-        let failed = failed_hook(&primary(version, "pre-fail"), &hooks)
+        let hooks = hooks_of(version, "pre-fail");
+        let failed = failed_hook(&primary(version, "pre-fail"), &hooks, RUN_STARTED)
             .unwrap_or_else(|| panic!("{version}: not recognised"));
         assert_eq!(failed.event, "pre-rollback");
         assert!(!failed.clue.refused);
@@ -82,8 +92,9 @@ fn a_failed_job_names_event_job_reason_and_the_pods_exit() {
 #[test]
 fn helm_words_alone_name_the_hook_when_it_is_gone() {
     for version in VERSIONS {
-        let hooks = parse_hooks(&fixture(version, "pre-fail-policy.hooks.yaml")).unwrap();
-        let failed = failed_hook(&primary(version, "pre-fail-policy"), &hooks).unwrap();
+        let hooks = hooks_of(version, "pre-fail-policy");
+        let failed =
+            failed_hook(&primary(version, "pre-fail-policy"), &hooks, RUN_STARTED).unwrap();
         let text = explain(&failed, "ns", None, &[]);
         let helm_says = match version {
             "helm-v3.17.3" => "BackoffLimitExceeded",
@@ -102,11 +113,10 @@ fn helm_words_alone_name_the_hook_when_it_is_gone() {
 }
 
 #[test]
-fn a_post_rollback_hook_is_told_apart_by_its_annotation() {
+fn a_post_rollback_hook_is_told_apart_by_its_events() {
     for version in VERSIONS {
-        let mut hooks = parse_hooks(&fixture(version, "pre-fail.hooks.yaml")).unwrap();
-        hooks[0].events = vec!["post-rollback".into()];
-        let failed = failed_hook(&primary(version, "post-fail"), &hooks).unwrap();
+        let hooks = hooks_of(version, "post-fail");
+        let failed = failed_hook(&primary(version, "post-fail"), &hooks, RUN_STARTED).unwrap();
         assert_eq!(failed.event, "post-rollback", "{version}");
     }
 }
@@ -114,8 +124,8 @@ fn a_post_rollback_hook_is_told_apart_by_its_annotation() {
 #[test]
 fn a_refused_hook_names_the_template_and_the_servers_reason_and_leaves_nothing() {
     for version in VERSIONS {
-        let hooks = parse_hooks(&fixture(version, "reject.hooks.yaml")).unwrap();
-        let failed = failed_hook(&primary(version, "reject"), &hooks).unwrap();
+        let hooks = hooks_of(version, "reject");
+        let failed = failed_hook(&primary(version, "reject"), &hooks, RUN_STARTED).unwrap();
         assert!(failed.clue.refused);
         assert_eq!(failed.hook.object.name, "r-hookcm");
         let text = explain(&failed, "ns", None, &[]);
@@ -151,8 +161,8 @@ fn a_refused_hook_names_the_template_and_the_servers_reason_and_leaves_nothing()
 #[test]
 fn a_helm4_timeout_names_the_job_and_its_pending_pod() {
     let version = "helm-v4.3.1";
-    let hooks = parse_hooks(&fixture(version, "pre-fail.hooks.yaml")).unwrap();
-    let failed = failed_hook(&primary(version, "timeout"), &hooks).unwrap();
+    let hooks = hooks_of(version, "pre-fail");
+    let failed = failed_hook(&primary(version, "timeout"), &hooks, RUN_STARTED).unwrap();
     let namespace = namespace_of(version, "timeout");
     let job = &items(version, "timeout.jobs.json")[0];
     let pods = items(version, "timeout.pods.json");
@@ -165,20 +175,44 @@ fn a_helm4_timeout_names_the_job_and_its_pending_pod() {
     );
 }
 
-/// helm 3's timeout names nothing: no hook is guessed.
+/// helm 3's timeout names nothing: the hook is the one helm stored as `Running` in the
+/// revision the rollback created.
 #[test]
-fn helm3_timeout_and_other_failures_are_not_blamed_on_a_hook() {
-    let hooks = parse_hooks(&fixture("helm-v3.17.3", "pre-fail.hooks.yaml")).unwrap();
-    assert!(failed_hook(&primary("helm-v3.17.3", "timeout"), &hooks).is_none());
+fn a_helm3_timeout_is_the_hook_helm_was_running() {
+    let version = "helm-v3.17.3";
+    let hooks = hooks_of(version, "timeout");
+    let failed = failed_hook(&primary(version, "timeout"), &hooks, RUN_STARTED).unwrap();
+    let namespace = namespace_of(version, "timeout");
+    let job = &items(version, "timeout.jobs.json")[0];
+    let pods = items(version, "timeout.pods.json");
+    let pod = pods[0]["metadata"]["name"].as_str().unwrap();
+    assert_eq!(
+        explain(&failed, &namespace, Some(job), &pods),
+        format!(
+            "pre-rollback hook Job/{namespace}/r-migrate did not complete: timed out waiting for \
+             the condition; pod {pod} Pending: no node has started it"
+        )
+    );
+    // A `Running` copied from an older revision (started before this run) is not in flight.
+    let later = "2026-11-30T11:00:00Z";
+    assert!(failed_hook(&primary(version, "timeout"), &hooks, later).is_none());
+}
+
+#[test]
+fn other_failures_are_not_blamed_on_a_hook() {
+    let mut hooks = hooks_of("helm-v3.17.3", "pre-fail");
     let seed =
         std::fs::read("tests/fixtures/real-helm/seed/helm-v3.17.3/05-rollback2-nocleanup.stderr")
             .unwrap();
     let seed_primary = errors_of(&classify(&seed), Class::Primary);
     assert!(seed_primary.iter().all(|p| clue(p).is_none()));
+    // helm finished running every hook it started.
+    hooks[0].last_phase = Some("Succeeded".into());
+    assert!(failed_hook(&seed_primary, &hooks, RUN_STARTED).is_none());
     // A Job that is no rollback hook of the target is not blamed either.
-    let mut install_hook = hooks.clone();
-    install_hook[0].events = vec!["pre-install".into()];
-    assert!(failed_hook(&primary("helm-v3.17.3", "pre-fail"), &install_hook).is_none());
+    hooks[0].last_phase = Some("Running".into());
+    hooks[0].events = vec!["pre-install".into()];
+    assert!(failed_hook(&primary("helm-v3.17.3", "pre-fail"), &hooks, RUN_STARTED).is_none());
 }
 
 /// Hooks are not in the target manifest and carry no ownership annotations: the reconcile's

@@ -82,14 +82,10 @@ impl Helm {
         Ok(output.stdout)
     }
 
-    /// The hooks of a revision, as `helm get hooks` prints them (a hook can be a Secret: the
-    /// caller keeps identities and annotations only).
-    pub fn hooks(&self, release: &str, revision: u64) -> Result<Vec<u8>> {
-        let revision = revision.to_string();
-        let output = self.call(
-            "get hooks",
-            &["get", "hooks", release, "--revision", &revision],
-        )?;
+    /// `helm status RELEASE -o json`: the newest revision, with its hooks and their last run.
+    /// It holds manifests and values too: the caller keeps only what it needs.
+    pub fn status_json(&self, release: &str) -> Result<Vec<u8>> {
+        let output = self.call("status", &["status", release, "--output", "json"])?;
         Ok(output.stdout)
     }
 

@@ -1,7 +1,8 @@
-//! After a failed rollback whose cause is a `pre-rollback`/`post-rollback` hook: read the
-//! target's hooks and the failed hook's live object (a Job's pods too) so that the report can
-//! say which hook failed and why, and list the hook object left behind. Nothing is deleted
-//! here: hook objects follow their own `helm.sh/hook-delete-policy`, which helm applies.
+//! After a failed rollback whose cause is a `pre-rollback`/`post-rollback` hook: read the hooks
+//! of the revision it created (`helm status`) and the failed hook's live object (a Job's pods
+//! too) so that the report can say which hook failed and why, and list the hook object left
+//! behind. Nothing is deleted here: hook objects follow their own `helm.sh/hook-delete-policy`,
+//! which helm applies.
 
 use anyhow::Result;
 
@@ -18,8 +19,12 @@ impl Session<'_> {
             return;
         };
         let primary = errors_of(&attempt.rollback.findings, Class::Primary);
-        // Only helm's hook wordings cost a `helm get hooks`.
-        if !primary.iter().any(|line| hooks::clue(line).is_some()) {
+        // Only helm's hook wordings, and helm 3's timeout that names nothing, cost a
+        // `helm status`.
+        let maybe_hook = primary.iter().any(|line| {
+            hooks::clue(line).is_some() || line.contains("timed out waiting for the condition")
+        });
+        if !maybe_hook {
             return;
         }
         let explained = self.read_hook_failure(&primary);
@@ -41,9 +46,13 @@ impl Session<'_> {
     fn read_hook_failure(&self, primary: &[String]) -> Result<Option<(String, Vec<HookLeftover>)>> {
         let snapshot = self.snapshot();
         let release = &snapshot.release;
-        let text = self.tools.helm.hooks(&release.name, snapshot.to_revision)?;
-        let target_hooks = hooks::parse_hooks(&text)?;
-        let Some(failed) = hooks::failed_hook(primary, &target_hooks) else {
+        let status = hooks::parse_status(&self.tools.helm.status_json(&release.name)?)?;
+        let newest_before = snapshot.history.iter().map(|r| r.revision).max();
+        // No revision of this run's: helm failed before it ran any hook.
+        if newest_before.is_some_and(|newest| status.revision <= newest) {
+            return Ok(None);
+        }
+        let Some(failed) = hooks::failed_hook(primary, &status.hooks, &snapshot.taken_at) else {
             return Ok(None);
         };
         let kubectl = &self.tools.kubectl;
