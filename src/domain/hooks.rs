@@ -142,10 +142,11 @@ pub fn clue(primary: &str) -> Option<Clue> {
     let c = helm4_not_ready().captures(primary)?;
     // `status: Failed, message: Job Failed. failed: 1/1`: the message is the reason; any
     // other status (a timeout's `InProgress`) is worth keeping whole.
-    let status = c[4].trim();
+    // helm 4's timeout adds `context deadline exceeded` on a line of its own.
+    let status = c[4].trim().replace('\n', "; ");
     let reason = status
         .strip_prefix("status: Failed, message: ")
-        .unwrap_or(status);
+        .unwrap_or(&status);
     Some(Clue {
         kind: Some(c[1].to_string()),
         name: Some(c[3].to_string()),

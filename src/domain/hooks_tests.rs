@@ -169,7 +169,8 @@ fn a_helm4_timeout_names_the_job_and_its_pending_pod() {
     let text = explain(&failed, &namespace, Some(job), &pods);
     assert!(
         text.starts_with(&format!(
-            "pre-rollback hook Job/{namespace}/r-migrate did not complete: status: InProgress"
+            "pre-rollback hook Job/{namespace}/r-migrate did not complete: status: InProgress, \
+             message: Job in progress; context deadline exceeded; pod r-migrate-"
         )) && text.ends_with("Pending: no node has started it"),
         "{text}"
     );
