@@ -227,6 +227,7 @@ fn hook_failures_are_one_primary_error() {
             "pre-succeeded-policy",
             "reject",
             "timeout",
+            "pull",
         ] {
             let stderr =
                 std::fs::read(format!("tests/fixtures/hooks/{version}/{case}.stderr")).unwrap();

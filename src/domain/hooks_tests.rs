@@ -199,6 +199,27 @@ fn a_helm3_timeout_is_the_hook_helm_was_running() {
     assert!(failed_hook(&primary(version, "timeout"), &hooks, later).is_none());
 }
 
+/// A pod that cannot start says why: its container's waiting reason.
+#[test]
+fn a_hook_whose_image_cannot_be_pulled_says_so() {
+    for version in VERSIONS {
+        let hooks = hooks_of(version, "pull");
+        let failed = failed_hook(&primary(version, "pull"), &hooks, RUN_STARTED).unwrap();
+        let job = &items(version, "pull.jobs.json")[0];
+        let pods = items(version, "pull.pods.json");
+        let pod = pods[0]["metadata"]["name"].as_str().unwrap();
+        let text = explain(&failed, "ns", Some(job), &pods);
+        assert!(
+            text.starts_with("pre-rollback hook Job/ns/r-migrate did not complete: ")
+                && text.ends_with(&format!(
+                    "; pod {pod} container main waiting: ImagePullBackOff: Back-off pulling \
+                     image \"busybox\""
+                )),
+            "{version}: {text}"
+        );
+    }
+}
+
 #[test]
 fn other_failures_are_not_blamed_on_a_hook() {
     let mut hooks = hooks_of("helm-v3.17.3", "pre-fail");
