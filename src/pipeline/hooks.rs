@@ -21,10 +21,11 @@ impl Session<'_> {
         let primary = errors_of(&attempt.rollback.findings, Class::Primary);
         // Only helm's hook wordings, and helm 3's timeout that names nothing, cost a
         // `helm status`.
-        let maybe_hook = primary.iter().any(|line| {
-            hooks::clue(line).is_some() || line.contains("timed out waiting for the condition")
-        });
-        if !maybe_hook {
+        let named = primary.iter().any(|line| hooks::clue(line).is_some());
+        let timed_out = primary
+            .iter()
+            .any(|line| line.contains("timed out waiting for the condition"));
+        if !named && !timed_out {
             return;
         }
         let explained = self.read_hook_failure(&primary);
@@ -35,8 +36,11 @@ impl Session<'_> {
                 attempt.hook_leftovers = leftovers;
             }
             Ok(None) => {}
+            // A bare timeout was only a guess at a hook: nothing to warn about.
+            Err(_) if !named => {}
             Err(error) => attempt.warnings.push(format!(
-                "a rollback hook failed, but it could not be read to say why: {error:#}"
+                "helm names a hook in its error, but the hooks could not be read to say why it \
+                 failed: {error:#}"
             )),
         }
     }
