@@ -3,10 +3,11 @@
 //! helm's own words are thin: helm 3 says `job r-migrate failed: BackoffLimitExceeded` (no
 //! event, no namespace, nothing about the pod), helm 4 `resource Job/ns/r-migrate not ready.
 //! status: Failed, …`, and only a hook the API server refuses names its event and template
-//! (`warning: Hook pre-rollback chart/templates/x.yaml failed: …`). The target revision's hooks
-//! (`helm get hooks`) say which object and event that was, and the live Job and its pods say
-//! why it failed. Everything here is pure: the pipeline brings helm's lines, the hooks and the
-//! live JSON.
+//! (`warning: Hook pre-rollback chart/templates/x.yaml failed: …`). The hooks of the revision
+//! the rollback created (`helm status -o json`) say which object and event that was — even for
+//! helm 3's bare `timed out waiting for the condition` — and the live Job and its pods say why
+//! it failed. Everything here is pure: the pipeline brings helm's lines, the hooks and the live
+//! JSON.
 //!
 //! Hook objects are never ours to delete: helm applies their `helm.sh/hook-delete-policy`
 //! itself. We only list the ones still there, with the command that removes them.
