@@ -231,3 +231,34 @@ fn faults_half_way_through_a_rollback_are_transient() {
         }
     }
 }
+
+/// Every failing-hook transcript (tests/fixtures/hooks) is one primary error and nothing else:
+/// helm 3's `warning: Hook …` refusal is an error, not a warning, and helm 4's timeout keeps its
+/// `context deadline exceeded` line in the same finding.
+#[test]
+fn hook_failures_are_one_primary_error() {
+    for version in ["helm-v3.17.3", "helm-v4.3.1"] {
+        for case in [
+            "pre-fail",
+            "post-fail",
+            "pre-fail-policy",
+            "pre-succeeded-policy",
+            "reject",
+            "timeout",
+            "pull",
+        ] {
+            let stderr =
+                std::fs::read(format!("tests/fixtures/hooks/{version}/{case}.stderr")).unwrap();
+            let findings = classify(&stderr);
+            assert_eq!(findings.len(), 1, "{version}/{case}: {findings:#?}");
+            assert_eq!(findings[0].class, Class::Primary, "{version}/{case}");
+            assert!(
+                crate::domain::hooks::clue(&findings[0].text).is_some()
+                    || findings[0]
+                        .text
+                        .contains("timed out waiting for the condition"),
+                "{version}/{case}: {findings:#?}"
+            );
+        }
+    }
+}

@@ -9,6 +9,7 @@ pub mod classify;
 pub mod concurrency;
 pub mod dry_run;
 pub mod exit;
+pub mod hooks;
 pub mod lease_state;
 pub mod live;
 pub mod manifest;

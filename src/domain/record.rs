@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::classify::Finding;
 use crate::domain::concurrency::ConcurrentRevision;
+use crate::domain::hooks::HookLeftover;
 use crate::domain::model::LiveObject;
 use crate::domain::plan::Plan;
 use crate::domain::preflight::Findings;
@@ -81,6 +82,12 @@ pub struct Attempt {
     /// are not the run's last.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retried: bool,
+    /// A rollback hook failed: which one, and why (the report's first primary error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_failure: Option<String>,
+    /// Hook objects that failure left; helm's delete policy keeps them, we never delete them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hook_leftovers: Vec<HookLeftover>,
 }
 
 impl Attempt {
@@ -97,6 +104,8 @@ impl Attempt {
             concurrent_revisions: Vec::new(),
             not_ready: Vec::new(),
             retried: false,
+            hook_failure: None,
+            hook_leftovers: Vec::new(),
         }
     }
 

@@ -32,6 +32,19 @@ pub fn render_text(report: &Report, debug: bool) -> String {
         "objects this rollback created and helm left behind",
         &report.leftovers,
     );
+    for entry in &report.hook_leftovers {
+        let what = format!(
+            "{}/{}/{} (uid {}), kept by its hook-delete-policy {}; we never delete hooks. To \
+             remove it: {}",
+            entry.kind,
+            entry.namespace.as_deref().unwrap_or("-"),
+            entry.name,
+            entry.uid,
+            entry.delete_policy,
+            entry.delete_command
+        );
+        line(&mut out, "hook leftover:".yellow().bold(), &what);
+    }
     render_objects(
         &mut out,
         "orphans:",
@@ -233,6 +246,7 @@ mod tests {
             lock_errors: errors_of(&findings, Class::Lock),
             warnings: errors_of(&findings, Class::Warning),
             leftovers: vec![],
+            hook_leftovers: vec![],
             reconciled: vec![],
             refusal_reasons: vec![],
             orphans: vec![],
@@ -283,6 +297,7 @@ mod tests {
             "cleanup_noise",
             "transient_errors",
             "leftovers",
+            "hook_leftovers",
             "reconciled",
             "journal",
             "duration_ms",

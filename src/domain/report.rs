@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::domain::classify::{Class, Finding};
 use crate::domain::concurrency::ConcurrentRevision;
+use crate::domain::hooks::HookLeftover;
 use crate::domain::model::LiveObject;
 use crate::domain::plan::{self, Decision};
 use crate::domain::preflight::{self, Findings, Forecast};
@@ -34,6 +35,33 @@ impl LeftoverEntry {
             namespace: object.namespace.clone(),
             name: object.name.clone(),
             uid: object.uid.clone(),
+            delete_command: plan::delete_command(object, connection),
+        }
+    }
+}
+
+/// A hook object a failed hook left behind: listed with the command to remove it, never
+/// deleted by us (its delete policy is helm's to apply).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct HookLeftoverEntry {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub uid: String,
+    /// `helm.sh/hook-delete-policy` as helm applied it (its default: `before-hook-creation`).
+    pub delete_policy: String,
+    pub delete_command: String,
+}
+
+impl HookLeftoverEntry {
+    fn new(leftover: &HookLeftover, connection: &[String]) -> HookLeftoverEntry {
+        let object = &leftover.object;
+        HookLeftoverEntry {
+            kind: object.kind.clone(),
+            namespace: object.namespace.clone(),
+            name: object.name.clone(),
+            uid: object.uid.clone(),
+            delete_policy: leftover.delete_policy.clone(),
             delete_command: plan::delete_command(object, connection),
         }
     }
@@ -82,6 +110,9 @@ pub struct Report {
     pub lock_errors: Vec<String>,
     pub warnings: Vec<String>,
     pub leftovers: Vec<LeftoverEntry>,
+    /// Hook objects a failed rollback hook left (e.g. a failed Job whose delete policy lacks
+    /// `hook-failed`), each with the command to remove it; never deleted by us.
+    pub hook_leftovers: Vec<HookLeftoverEntry>,
     pub reconciled: Vec<ReconciledEntry>,
     /// Why preflight refused to run helm (outcome `refused`).
     pub refusal_reasons: Vec<String>,
@@ -188,7 +219,15 @@ impl Report {
     /// The attempt that ended the run: its errors, helm's words by class, its leftovers.
     fn add_attempt(&mut self, attempt: &Attempt, connection: &[String]) {
         let findings = &attempt.rollback.findings;
-        self.primary_errors = errors_of(findings, Class::Primary);
+        // Which hook failed and why comes first; helm's own line stays after it.
+        self.primary_errors = attempt.hook_failure.iter().cloned().collect();
+        self.primary_errors
+            .extend(errors_of(findings, Class::Primary));
+        self.hook_leftovers = attempt
+            .hook_leftovers
+            .iter()
+            .map(|l| HookLeftoverEntry::new(l, connection))
+            .collect();
         self.primary_errors.extend(attempt.errors.iter().cloned());
         self.cleanup_noise = errors_of(findings, Class::CleanupNoise);
         self.transient_errors = errors_of(findings, Class::Transient);
@@ -215,6 +254,7 @@ impl Report {
         }
         before(earlier.warnings, &mut self.warnings);
         before(earlier.leftovers, &mut self.leftovers);
+        before(earlier.hook_leftovers, &mut self.hook_leftovers);
         before(earlier.reconciled, &mut self.reconciled);
         before(earlier.concurrent_revisions, &mut self.concurrent_revisions);
     }
@@ -269,6 +309,7 @@ impl Report {
             lock_errors: Vec::new(),
             warnings: Vec::new(),
             leftovers: Vec::new(),
+            hook_leftovers: Vec::new(),
             reconciled: Vec::new(),
             refusal_reasons: Vec::new(),
             orphans: Vec::new(),

@@ -82,6 +82,13 @@ impl Helm {
         Ok(output.stdout)
     }
 
+    /// `helm status RELEASE -o json`: the newest revision, with its hooks and their last run.
+    /// It holds manifests and values too: the caller keeps only what it needs.
+    pub fn status_json(&self, release: &str) -> Result<Vec<u8>> {
+        let output = self.call("status", &["status", release, "--output", "json"])?;
+        Ok(output.stdout)
+    }
+
     /// How a revision was applied (`ssa` / `csa`), as helm 4 records it; `None` when the
     /// release predates the record.
     pub fn apply_method(&self, release: &str, revision: u64) -> Result<Option<String>> {

@@ -10,6 +10,7 @@ pub mod capture;
 mod ending;
 mod exclusion;
 mod finish;
+mod hooks;
 mod preflight;
 mod reconcile;
 mod rollback;

@@ -149,6 +149,7 @@ impl Session<'_> {
 
     /// helm failed for good: its own exit code, unless our cleanup did not complete.
     fn end_failed(&mut self, output: &Output) -> Ending {
+        self.explain_hook_failure();
         let cleanup_failed = self
             .record
             .attempts

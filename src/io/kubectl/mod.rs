@@ -147,6 +147,31 @@ impl Kubectl {
         self.read(objects, release_namespace)
     }
 
+    /// The pods of a Job, by the `job-name` label its controller gives them. As the API server
+    /// returns them; they are read for their status.
+    pub fn job_pods(&self, namespace: &str, job: &str) -> Result<Vec<serde_json::Value>> {
+        let path = format!(
+            "/api/v1/namespaces/{}/pods?labelSelector={}",
+            segment(namespace)?,
+            query(&format!("job-name={job}"))
+        );
+        let response = self
+            .proxy()?
+            .send_all(vec![Request::get(path.clone())])?
+            .pop()
+            .context("no answer")??;
+        if !response.ok() {
+            bail!(
+                "reading {path} failed: HTTP {}: {}",
+                response.status,
+                response.message()
+            );
+        }
+        let page: Page<serde_json::Value> = serde_json::from_slice(&response.body)
+            .with_context(|| format!("{path} answered something that is not a list"))?;
+        Ok(page.items)
+    }
+
     /// Reads the objects that exist, all kinds at once: by name when a kind has few objects, else
     /// one LIST (paged) of the kind, filtered here.
     pub(crate) fn read<T: Item>(
