@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""The corpus table of bench/RESULTS.md, from the lines tests/e2e_corpus.rs appends to
+HSR_CORPUS_REPORT (./scripts/test sets it to target/corpus-report.txt).
+
+    python3 bench/corpus-table.py target/corpus-report.txt
+
+One row per chart and helm, sorted; a line with an error after its `]` says so in the last
+column, so a failed chart is never shown as a clean row.
+"""
+import re
+import sys
+
+LINE = re.compile(
+    r"^corpus (?P<chart>\S+)\s+(?P<helm>helm\d) objects=\s*(?P<objects>\d+) "
+    r"native=\s*(?P<native>[\d.]+s) ours=\s*(?P<ours>[\d.]+s) \((?P<ratio>[\d.]+x)\) "
+    r"outcome=(?P<outcome>\S+) exit=(?P<exit>\S+) twin=(?P<twin>\S+) plan=(?P<plan>\S+)"
+    r"(?: failing=(?P<failing>\S+) failing_ours=(?P<failing_ours>\S+) created=(?P<created>\S+)"
+    r" cleanup=(?P<cleanup>\S+) left=(?P<left>\S+))?"
+    r" \[(?P<steps>[^\]]*)\](?P<rest>.*)$"
+)
+
+
+def rows(lines):
+    out = []
+    for line in lines:
+        m = LINE.match(line.strip())
+        if not m:
+            continue
+        d = m.groupdict()
+        failing = "—"
+        if d["failing"]:
+            failing = f"{d['failing']} ({d['failing_ours']})"
+        problem = d["rest"].strip() or "none"
+        out.append(
+            (d["chart"], d["helm"], d["objects"], d["native"], d["ours"], d["ratio"],
+             d["outcome"], d["twin"], d["plan"], failing, d["created"] or "—",
+             d["left"] or "—", problem[:120].replace("|", "\\|"))
+        )
+    return sorted(out)
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else "target/corpus-report.txt"
+    with open(path, encoding="utf-8") as f:
+        table = rows(f)
+    print("| chart | helm | objects | native rollback | ours | ratio | outcome | twin | plan "
+          "| failing rollback (ours) | created = leftovers | with --cleanup-on-fail: left "
+          "| problems |")
+    print("|" + "---|" * 13)
+    for row in table:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
