@@ -93,6 +93,10 @@ pub struct OwnFlags {
     /// Roll back even if the newest revision is pending and younger than --pending-max-age.
     #[arg(long)]
     pub allow_pending: bool,
+    /// Let a rollback without a revision go to the previous revision even when its deploy
+    /// failed (by default refused, naming the last revision that deployed successfully).
+    #[arg(long)]
+    pub allow_failed_target: bool,
     /// Age after which a pending revision is treated as abandoned (helm's default --timeout).
     #[arg(long, value_name = "DURATION", default_value = "5m0s")]
     pub pending_max_age: String,

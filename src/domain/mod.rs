@@ -20,5 +20,6 @@ pub mod release;
 pub mod render;
 pub mod report;
 pub mod snapshot;
+pub mod target;
 pub mod verify;
 pub mod yaml11;

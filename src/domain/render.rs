@@ -221,6 +221,7 @@ mod tests {
             leftovers: vec![],
             reconciled: vec![],
             refusal_reasons: vec![],
+            failed_target: None,
             orphans: vec![],
             plan: None,
             attempts: 1,
