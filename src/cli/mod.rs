@@ -108,6 +108,10 @@ pub struct OwnFlags {
     /// find out how it ended and reconcile what it left. Add --cleanup-on-fail to delete.
     #[arg(long)]
     pub finish: bool,
+    /// Look at the release and change nothing: its status, the causes of its newest failures,
+    /// orphans, unfinished runs and drift, each with the command that fixes it.
+    #[arg(long)]
+    pub diagnose: bool,
     /// Run helm rollback again, up to N more times with exponential backoff, when it failed on
     /// a transient fault (network, API server busy, conflict) and the cluster is back to its
     /// pre-state.

@@ -7,6 +7,7 @@
 
 pub mod classify;
 pub mod concurrency;
+pub mod diagnosis;
 pub mod dry_run;
 pub mod exit;
 pub mod lease_state;

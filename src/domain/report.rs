@@ -16,7 +16,7 @@ use crate::domain::record::{Action, ActionKind, ActionResult, Attempt, Outcome, 
 use crate::domain::target::FailedTarget;
 use crate::domain::verify::Drift;
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct LeftoverEntry {
     pub kind: String,
     pub namespace: Option<String>,

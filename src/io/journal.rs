@@ -92,6 +92,20 @@ pub fn unfinished(dir: &Path, namespace: &str, release: &str) -> Result<Vec<Unfi
     Ok(found)
 }
 
+/// Whether this release has journals under `dir` at all: read-only callers (`--diagnose`) ask
+/// first, since looking a release's journals up creates its directory.
+pub fn has_journals(dir: &Path, namespace: &str, release: &str) -> bool {
+    is_safe_component(namespace)
+        && is_safe_component(release)
+        && dir.join(namespace).join(release).is_dir()
+}
+
+/// Whether the process that wrote an unfinished journal still runs on this machine (then it
+/// is working, not dead).
+pub fn writer_running(run: &Unfinished) -> bool {
+    libc::pid_t::try_from(run.pid).is_ok_and(crate::io::kube_api::process_exists)
+}
+
 /// What a completed run of ours did to the release's history: the newest revision when it
 /// captured, and how many times its helm rollback ran and exited (each creates one revision).
 #[derive(Debug, serde::Deserialize)]

@@ -35,6 +35,9 @@ pub struct Request<'a> {
     pub server_side: Option<&'a str>,
     /// Whether to dry-run the target revision (the preflight's validation).
     pub with_dry_run: bool,
+    /// `--diagnose`: the "target" is the newest revision itself, so the dry run is
+    /// verification's (the current revision written onto the live objects).
+    pub current_only: bool,
 }
 
 /// The snapshot, and — when asked for — the API server's verdict on the target revision (a
@@ -132,7 +135,11 @@ impl Capturer<'_> {
         let early_target = request
             .revision
             .map(|r| scope.spawn(move || self.manifest(Some(r))));
-        let mut cluster_thread = Some(scope.spawn(move || self.kubectl.cluster_target()));
+        // Which cluster this is matters to a journal (--finish's check); `--diagnose` writes
+        // none, and with the namespace known it spares the kubectl process.
+        let skip_cluster = request.current_only && request.namespace.is_some();
+        let mut cluster_thread =
+            (!skip_cluster).then(|| scope.spawn(move || self.kubectl.cluster_target()));
         let mut cluster = None;
         let namespace = match request.namespace {
             Some(ns) => Ok(ns.to_string()),
@@ -144,8 +151,12 @@ impl Capturer<'_> {
         let version = join(version).map_err(failed("helm version", None))?;
         // helm 4 follows the target revision's recorded method: with the revision given, ask
         // now, beside the other reads, rather than hold up the dry run for it later.
-        let early_method = request
-            .revision
+        // (`--diagnose` asks about the newest revision, whichever it is.)
+        let asked = match request.current_only {
+            true => Some(None),
+            false => request.revision.map(Some),
+        };
+        let early_method = asked
             .filter(|_| reads_apply_method(&version, request))
             .map(|r| {
                 let version = version.clone();
@@ -160,11 +171,15 @@ impl Capturer<'_> {
             None => cluster,
         }
         .unwrap_or_default();
-        let (from_revision, to_revision) = release::resolve_revisions(&history, request.revision)
-            .map_err(failed("revision", known))?;
+        let (from_revision, to_revision) = match request.current_only {
+            true => release::newest(&history).map(|n| (n, n)),
+            false => release::resolve_revisions(&history, request.revision),
+        }
+        .map_err(failed("revision", known))?;
         let current_documents = join(current).map_err(failed("helm get manifest", known))?;
         let target_documents = match early_target {
             Some(thread) => join(thread),
+            None if request.current_only => Ok(current_documents.clone()),
             None => self.manifest(Some(to_revision)),
         }
         .map_err(failed("helm get manifest", known))?;
@@ -246,7 +261,10 @@ impl Capturer<'_> {
             let checked = stage2.spawn(|| {
                 let method = match early_method {
                     Some(thread) => join(thread),
-                    None => write_method(helm, &release.version, request, release.to_revision),
+                    None => {
+                        let revision = Some(release.to_revision);
+                        write_method(helm, &release.version, request, revision)
+                    }
                 };
                 let dry_run = request.with_dry_run.then(|| {
                     let (targets, originals) =
@@ -280,7 +298,7 @@ fn write_method(
     helm: &Helm,
     version: &HelmVersion,
     request: &Request,
-    to_revision: u64,
+    to_revision: Option<u64>,
 ) -> WriteMethod {
     let recorded = reads_apply_method(version, request)
         .then(|| {
