@@ -6,12 +6,16 @@
 
 mod support;
 
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+
 use support::{strings, HelmMajor, Scenario};
 
 for_both_helms!(
     a_healthy_release_has_no_findings,
     a_broken_release_gets_each_finding_and_its_fix,
     a_namespace_scoped_user_gets_not_checked_entries,
+    a_killed_run_is_an_unfinished_run_and_its_revision_pending,
 );
 
 /// Everything diagnosing must leave alone: the release's history, every object's
@@ -213,4 +217,71 @@ fn a_namespace_scoped_user_gets_not_checked_entries(helm: HelmMajor) {
     assert_eq!(text.code, 0, "{text}");
     assert!(text.stdout.contains("not checked: orphans: "), "{text}");
     assert_eq!(state(&s, "seed"), before, "diagnose changed something");
+}
+
+/// A run killed outright (SIGKILL to its process group, helm included) while helm waited: its
+/// journal is left `captured` and the release `pending-rollback`. Diagnose names both, the
+/// journal with the `--finish` that completes it; once that ran, only the pending revision is
+/// left, with the rollback that supersedes it.
+fn a_killed_run_is_an_unfinished_run_and_its_revision_pending(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "diag-killed");
+    s.hanging_release();
+    let mut killed = s
+        .safe_rollback_command(&["more", "1", "--wait", "--timeout", "5m"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    s.wait_for_status("more", "pending-rollback");
+    // SAFETY: kill(2) on the process group this test started and has not reaped.
+    assert_eq!(
+        unsafe { libc::kill(-(killed.id() as i32), libc::SIGKILL) },
+        0
+    );
+    killed.wait().unwrap();
+    let before = state(&s, "more");
+
+    let run = s.safe_rollback(&["more", "--diagnose", "--output", "json"]);
+    assert_eq!(run.code, 8, "{run}");
+    let d = run.json();
+    assert_eq!(d["status"], "pending-rollback", "{run}");
+    assert_eq!(d["pending"]["revision"], 3, "{run}");
+    assert!(d["pending"]["age_seconds"].as_i64().unwrap() < 300, "{run}");
+    assert_eq!(d["pending"]["left_by"], serde_json::Value::Null, "{run}");
+    let findings = d["findings"].as_array().unwrap();
+    let kinds: Vec<&str> = findings
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["pending", "unfinished-run"], "{run}");
+    let pending = findings[0]["fix_command"].as_str().unwrap();
+    assert!(
+        pending.starts_with(&format!(
+            "helm safe-rollback more 2 --namespace {}",
+            s.namespace
+        )) && pending.ends_with("--allow-pending"),
+        "{pending}"
+    );
+    let finish = findings[1]["fix_command"].as_str().unwrap();
+    assert!(finish.ends_with(" --finish"), "{finish}");
+    assert_eq!(d["unfinished_runs"][0]["in_progress"], false, "{run}");
+    assert_eq!(state(&s, "more"), before, "diagnose changed something");
+
+    let words: Vec<&str> = finish
+        .split(' ')
+        .skip(2)
+        .take_while(|w| *w != "--journal-dir")
+        .collect();
+    let finished = s.safe_rollback(&[&words[..], &["--finish"]].concat());
+    assert_eq!(finished.code, 0, "{finished}");
+    let after = s.safe_rollback(&["more", "--diagnose", "--output", "json"]);
+    let kinds: Vec<String> = after.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["pending"], "{after}");
 }
