@@ -204,6 +204,10 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
         _ => bail!("\"helm safe-rollback\" accepts at most 2 arguments: RELEASE [REVISION]"),
     };
     validate_release_name(&release)?;
+    // A look at the release as it is: no target, and nothing else to do.
+    if own.diagnose && (revision.is_some() || own.finish || own.plan) {
+        bail!("--diagnose takes no REVISION and cannot be combined with --finish or --plan");
+    }
     let kube = kube::kube_settings(&helm_global_args, env)?;
     let rollback = helm_flags::rollback_flags(&rollback_args)?;
     helm_flags::go_duration(&own.pending_max_age)
@@ -408,6 +412,14 @@ mod tests {
             (&["a", "1", "2"][..], "at most 2 arguments"),
             (&["a", "--output", "yaml"][..], "invalid value 'yaml'"),
             (&["a", "--timeout"][..], "flag needs an argument: --timeout"),
+            (
+                &["a", "2", "--diagnose"][..],
+                "--diagnose takes no REVISION",
+            ),
+            (
+                &["a", "--diagnose", "--finish"][..],
+                "--diagnose takes no REVISION",
+            ),
         ] {
             let err = parse_with(args, &[]).err().unwrap().to_string();
             assert!(err.contains(expected), "{args:?}: {err}");

@@ -65,6 +65,7 @@ pub struct Unfinished {
 
 /// Journals of this release still in state `captured`. Called with the release lock held, so
 /// their writers are dead: a run that completes always marks its journal `completed`.
+/// (`--diagnose` reads them without the lock, and asks [`writer_running`] instead.)
 pub fn unfinished(dir: &Path, namespace: &str, release: &str) -> Result<Vec<Unfinished>> {
     let folder = release_dir(dir, namespace, release)?;
     let mut found = Vec::new();

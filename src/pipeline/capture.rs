@@ -46,6 +46,9 @@ pub struct Request<'a> {
 pub struct Captured {
     pub snapshot: Snapshot,
     pub dry_run: DryRun,
+    /// `--diagnose` only: the live objects in full, read once with their identities. They can
+    /// hold Secret data: compared, never journaled or printed.
+    pub objects: Option<Vec<serde_json::Value>>,
 }
 
 /// The API server's verdict on the target revision: `None` when not asked for, `Err` when it
@@ -93,6 +96,7 @@ struct Release<'scope> {
 /// What stage 2 read at once.
 struct Live {
     live: anyhow::Result<Vec<LiveObject>>,
+    objects: Option<Vec<serde_json::Value>>,
     write_method: WriteMethod,
     dry_run: DryRun,
     extra: anyhow::Result<Option<Vec<Document>>>,
@@ -243,6 +247,7 @@ impl Capturer<'_> {
         Ok(Captured {
             snapshot,
             dry_run: read.dry_run,
+            objects: read.objects,
         })
     }
 
@@ -273,10 +278,17 @@ impl Capturer<'_> {
                 });
                 (method, dry_run)
             });
-            let live = kubectl.identities(involved, namespace);
+            let (live, objects) = match request.current_only {
+                true => match kubectl.objects_with_identities(involved, namespace) {
+                    Ok((objects, live)) => (Ok(live), Some(objects)),
+                    Err(error) => (Err(error), None),
+                },
+                false => (kubectl.identities(involved, namespace), None),
+            };
             let (write_method, dry_run) = join(checked);
             Live {
                 live,
+                objects,
                 write_method,
                 dry_run,
                 extra: join(extra),

@@ -82,7 +82,7 @@ fn seen_in_full(captured: Captured, tools: &Tools) -> Seen {
         .map(|o| LeftoverEntry::new(o, &connection))
         .collect();
     let mut not_checked = Vec::new();
-    let drifted = match drift(&snapshot, captured.dry_run, tools) {
+    let drifted = match drift(&snapshot, captured.dry_run, captured.objects, tools) {
         Ok((drifted, unchecked)) => {
             not_checked.extend(unchecked.into_iter().map(|u| format!("drift of {u}")));
             Some(drifted)
@@ -109,12 +109,16 @@ fn seen_in_full(captured: Captured, tools: &Tools) -> Seen {
 fn drift(
     snapshot: &Snapshot,
     dry_run: capture::DryRun,
+    objects: Option<Vec<serde_json::Value>>,
     tools: &Tools,
 ) -> anyhow::Result<(Vec<Drift>, Vec<String>)> {
     let rendition = dry_run.unwrap_or_else(|| Err(anyhow::anyhow!("no dry run was made")))?;
-    let live = tools
-        .kubectl
-        .objects(&snapshot.target, &snapshot.release.namespace)?;
+    let live = match objects {
+        Some(objects) => objects,
+        None => tools
+            .kubectl
+            .objects(&snapshot.target, &snapshot.release.namespace)?,
+    };
     Ok(verify::compare(snapshot, rendition, &live))
 }
 
