@@ -136,6 +136,18 @@ fn a_broken_release_gets_each_finding_and_its_fix(helm: HelmMajor) {
     );
     assert_eq!(state(&s, "seed"), before, "diagnose changed something");
 
+    // Without the drift check (the costly one): everything else, and drift "not checked".
+    let quick = s.safe_rollback(&["seed", "--diagnose", "--no-verify", "--output", "json"]);
+    assert_eq!(quick.code, 8, "{quick}");
+    let q = quick.json();
+    assert_eq!(q["drifted"], serde_json::Value::Null, "{quick}");
+    assert_eq!(
+        strings(&q["not_checked"]),
+        ["drift: skipped (--no-verify)"],
+        "{quick}"
+    );
+    assert_eq!(q["findings"].as_array().unwrap().len(), 2, "{quick}");
+
     // The printed commands fix what they name: the orphan goes, then back to revision 3.
     let words: Vec<&str> = delete.split(' ').skip(1).collect();
     s.kubectl(&words);

@@ -117,7 +117,8 @@ pub struct OwnFlags {
     /// pre-state.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retries: u32,
-    /// Do not check, after helm reports success, that the live objects match the target revision.
+    /// Do not check, after helm reports success, that the live objects match the target revision
+    /// (with --diagnose: do not look for drift, the slowest of its checks).
     #[arg(long)]
     pub no_verify: bool,
 }

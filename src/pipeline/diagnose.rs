@@ -46,7 +46,8 @@ pub fn diagnose(
         namespace: invocation.kube.namespace.as_deref(),
         revision: None,
         server_side: invocation.rollback.server_side.as_deref(),
-        with_dry_run: true,
+        // The drift check is the costly part (a dry run of every object): --no-verify skips it.
+        with_dry_run: !invocation.own.no_verify,
         current_only: true,
     };
     let seen = match capture::capture(&request, &tools.helm, &tools.kubectl) {
@@ -112,7 +113,7 @@ fn drift(
     objects: Option<Vec<serde_json::Value>>,
     tools: &Tools,
 ) -> anyhow::Result<(Vec<Drift>, Vec<String>)> {
-    let rendition = dry_run.unwrap_or_else(|| Err(anyhow::anyhow!("no dry run was made")))?;
+    let rendition = dry_run.unwrap_or_else(|| Err(anyhow::anyhow!("skipped (--no-verify)")))?;
     let live = match objects {
         Some(objects) => objects,
         None => tools
