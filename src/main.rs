@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use helm_safe_rollback::cli::{self, Invocation, OutputFormat};
 use helm_safe_rollback::domain::exit::Exit;
-use helm_safe_rollback::domain::render::{render_json, render_text};
+use helm_safe_rollback::domain::render::{render_diagnosis, render_json, render_text};
 use helm_safe_rollback::io::exec;
 use helm_safe_rollback::pipeline::{self, Ending};
 
@@ -39,13 +39,20 @@ fn main() -> ExitCode {
 /// The report on stdout (JSON, or text unless the run ended in one error line), then that line
 /// on stderr.
 fn print(invocation: &Invocation, ending: &Ending) {
+    if let Some(diagnosis) = &ending.diagnosis {
+        match invocation.own.output {
+            OutputFormat::Json => to_stdout(&format!("{}\n", render_json(diagnosis.as_ref()))),
+            OutputFormat::Text => {
+                set_color();
+                to_stdout(&render_diagnosis(diagnosis));
+            }
+        }
+    }
     if let Some(report) = &ending.report {
         match invocation.own.output {
             OutputFormat::Json => to_stdout(&format!("{}\n", render_json(report))),
             OutputFormat::Text if ending.error_line.is_none() => {
-                let color =
-                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-                colored::control::set_override(color);
+                set_color();
                 to_stdout(&render_text(report, invocation.kube.debug));
             }
             OutputFormat::Text => {}
@@ -54,6 +61,11 @@ fn print(invocation: &Invocation, ending: &Ending) {
     if let Some(line) = &ending.error_line {
         to_stderr(&format!("Error: {line}\n"));
     }
+}
+
+fn set_color() {
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    colored::control::set_override(color);
 }
 
 /// A reader that went away (`helm safe-rollback --help | head`) is no reason to panic: the

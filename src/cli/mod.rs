@@ -93,6 +93,10 @@ pub struct OwnFlags {
     /// Roll back even if the newest revision is pending and younger than --pending-max-age.
     #[arg(long)]
     pub allow_pending: bool,
+    /// Let a rollback without a revision go to the previous revision even when its deploy
+    /// failed (by default refused, naming the last revision that deployed successfully).
+    #[arg(long)]
+    pub allow_failed_target: bool,
     /// Age after which a pending revision is treated as abandoned (helm's default --timeout).
     #[arg(long, value_name = "DURATION", default_value = "5m0s")]
     pub pending_max_age: String,
@@ -104,12 +108,17 @@ pub struct OwnFlags {
     /// find out how it ended and reconcile what it left. Add --cleanup-on-fail to delete.
     #[arg(long)]
     pub finish: bool,
+    /// Look at the release and change nothing: its status, the causes of its newest failures,
+    /// orphans, unfinished runs and drift, each with the command that fixes it.
+    #[arg(long)]
+    pub diagnose: bool,
     /// Run helm rollback again, up to N more times with exponential backoff, when it failed on
     /// a transient fault (network, API server busy, conflict) and the cluster is back to its
     /// pre-state.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retries: u32,
-    /// Do not check, after helm reports success, that the live objects match the target revision.
+    /// Do not check, after helm reports success, that the live objects match the target revision
+    /// (with --diagnose: do not look for drift, the slowest of its checks).
     #[arg(long)]
     pub no_verify: bool,
 }
@@ -196,6 +205,10 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
         _ => bail!("\"helm safe-rollback\" accepts at most 2 arguments: RELEASE [REVISION]"),
     };
     validate_release_name(&release)?;
+    // A look at the release as it is: no target, and nothing else to do.
+    if own.diagnose && (revision.is_some() || own.finish || own.plan) {
+        bail!("--diagnose takes no REVISION and cannot be combined with --finish or --plan");
+    }
     let kube = kube::kube_settings(&helm_global_args, env)?;
     let rollback = helm_flags::rollback_flags(&rollback_args)?;
     helm_flags::go_duration(&own.pending_max_age)
@@ -400,6 +413,14 @@ mod tests {
             (&["a", "1", "2"][..], "at most 2 arguments"),
             (&["a", "--output", "yaml"][..], "invalid value 'yaml'"),
             (&["a", "--timeout"][..], "flag needs an argument: --timeout"),
+            (
+                &["a", "2", "--diagnose"][..],
+                "--diagnose takes no REVISION",
+            ),
+            (
+                &["a", "--diagnose", "--finish"][..],
+                "--diagnose takes no REVISION",
+            ),
         ] {
             let err = parse_with(args, &[]).err().unwrap().to_string();
             assert!(err.contains(expected), "{args:?}: {err}");

@@ -20,6 +20,8 @@ pub enum Exit {
     Busy,
     /// helm reported success, but the live objects differ from the target revision.
     Drifted,
+    /// `--diagnose` found something wrong with the release (each finding names its fix).
+    Findings,
     /// Killed by (helm), or stopped on (before helm ran), signal N.
     Signal(i32),
 }
@@ -27,7 +29,7 @@ pub enum Exit {
 impl Exit {
     /// Every exit, in the order the README's table and `--help` list them (`HelmFailed(1)` and
     /// `Signal(0)` stand for their families).
-    pub const DOCUMENTED: [Exit; 9] = [
+    pub const DOCUMENTED: [Exit; 10] = [
         Exit::Success,
         Exit::HelmFailed(1),
         Exit::Usage,
@@ -36,6 +38,7 @@ impl Exit {
         Exit::Refused,
         Exit::Busy,
         Exit::Drifted,
+        Exit::Findings,
         Exit::Signal(0),
     ];
 
@@ -49,6 +52,7 @@ impl Exit {
             Exit::Refused => 5,
             Exit::Busy => 6,
             Exit::Drifted => 7,
+            Exit::Findings => 8,
             Exit::Signal(signal) => 128 + signal,
         }
     }
@@ -73,6 +77,7 @@ impl Exit {
             Exit::Refused => "5",
             Exit::Busy => "6",
             Exit::Drifted => "7",
+            Exit::Findings => "8",
             Exit::Signal(_) => "128+N",
         }
     }
@@ -94,6 +99,7 @@ impl Exit {
                 "7 helm reported success but live objects differ from the target revision \
                  (drifted)"
             }
+            Exit::Findings => "8 --diagnose found something wrong (each finding names its fix)",
             Exit::Signal(_) => "128+N stopped by signal N",
         }
     }
@@ -155,8 +161,8 @@ mod tests {
 
     #[test]
     fn codes_are_distinct_and_signals_and_helm_keep_their_own() {
-        let codes: Vec<i32> = Exit::DOCUMENTED[..8].iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7]);
+        let codes: Vec<i32> = Exit::DOCUMENTED[..9].iter().map(|e| e.code()).collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(Exit::of_helm(Some(1), None), Exit::HelmFailed(1));
         assert_eq!(Exit::of_helm(None, Some(15)).code(), 143);
         assert_eq!(Exit::of_helm(None, None).code(), 1);

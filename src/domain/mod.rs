@@ -7,6 +7,7 @@
 
 pub mod classify;
 pub mod concurrency;
+pub mod diagnosis;
 pub mod dry_run;
 pub mod exit;
 pub mod hooks;
@@ -22,5 +23,6 @@ pub mod release;
 pub mod render;
 pub mod report;
 pub mod snapshot;
+pub mod target;
 pub mod verify;
 pub mod yaml11;

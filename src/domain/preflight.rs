@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::domain::model::{LiveObject, ManifestIndex, ObjectRef, Revision};
 use crate::domain::snapshot::Snapshot;
+use crate::domain::target::{self, FailedTarget};
 
 /// A release whose newest revision is still pending.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -42,6 +43,9 @@ pub struct Findings {
     /// rolls back from. Helm 3's update fails on each (`no <Kind> with the name "…" found`)
     /// after it has already created and patched others.
     pub helm3_unlisted: Vec<LiveObject>,
+    /// The target revision's deploy failed (see `target`).
+    #[serde(default)]
+    pub failed_target: Option<FailedTarget>,
 }
 
 /// What the user allowed beyond the safe default.
@@ -52,6 +56,8 @@ pub struct Allowances {
     pub takeover: bool,
     pub young_pending: bool,
     pub pending_max_age: SignedDuration,
+    /// `--allow-failed-target`: a bare rollback may go to a revision whose deploy failed.
+    pub failed_target: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -100,6 +106,11 @@ pub fn verdict(
                 object.kind,
                 object.name
             ));
+        }
+    }
+    if let Some(failed) = findings.failed_target.as_ref() {
+        if !failed.explicit && !allow.failed_target {
+            reasons.push(failed.refusal());
         }
     }
     if let Some(pending) = &findings.pending {
@@ -232,19 +243,9 @@ pub fn orphans(snapshot: &Snapshot, last_successful: &[ObjectRef]) -> Vec<LiveOb
 pub fn last_successful_revision(history: &[Revision]) -> Option<u64> {
     history
         .iter()
-        .filter(|r| succeeded(r))
+        .filter(|r| target::succeeded(r))
         .map(|r| r.revision)
         .max()
-}
-
-fn succeeded(revision: &Revision) -> bool {
-    match revision.status.as_str() {
-        "deployed" => true,
-        // A superseded revision may have been a failed rollback that a later one replaced; helm
-        // records why in the description.
-        "superseded" => !revision.description.contains(" failed: "),
-        _ => false,
-    }
 }
 
 /// The newest revision, when it is pending, with its age.

@@ -34,14 +34,19 @@ pub fn parse_history(json: &[u8]) -> Result<Vec<Revision>> {
     Ok(revisions)
 }
 
-/// Which revision helm will roll back from and to, exactly as `helm rollback` decides it:
-/// from the newest revision, to the one asked for or the one before the newest.
-pub fn resolve_revisions(history: &[Revision], requested: Option<u64>) -> Result<(u64, u64)> {
-    let current = history
+/// The newest revision: what helm calls the release's current one.
+pub fn newest(history: &[Revision]) -> Result<u64> {
+    history
         .iter()
         .map(|r| r.revision)
         .max()
-        .ok_or_else(|| anyhow!("release has no revisions"))?;
+        .ok_or_else(|| anyhow!("release has no revisions"))
+}
+
+/// Which revision helm will roll back from and to, exactly as `helm rollback` decides it:
+/// from the newest revision, to the one asked for or the one before the newest.
+pub fn resolve_revisions(history: &[Revision], requested: Option<u64>) -> Result<(u64, u64)> {
+    let current = newest(history)?;
     let target = requested.unwrap_or(current.saturating_sub(1));
     if target == 0 || !history.iter().any(|r| r.revision == target) {
         match requested {

@@ -4,10 +4,11 @@
 
 use colored::Colorize;
 
+use crate::domain::diagnosis::{Diagnosis, Severity};
 use crate::domain::record::Outcome;
 use crate::domain::report::{LeftoverEntry, Report};
 
-pub fn render_json(report: &Report) -> String {
+pub fn render_json(report: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(report).expect("report serialises")
 }
 
@@ -218,6 +219,54 @@ fn render_objects(out: &mut String, label: &str, what: &str, objects: &[Leftover
     }
 }
 
+/// `--diagnose` as text: the release's state on the first line, then each finding with the
+/// command that fixes it, then what could not be checked.
+pub fn render_diagnosis(d: &Diagnosis) -> String {
+    let state = match (d.revision, &d.status) {
+        (Some(revision), Some(status)) => format!("revision {revision} {status}"),
+        _ => "no revisions".to_string(),
+    };
+    let verdict = if d.healthy {
+        format!("{} healthy", "✔".green().bold())
+    } else {
+        let n = d.findings.len();
+        let s = if n == 1 { "" } else { "s" };
+        format!("{} {n} finding{s}", "✘".red().bold())
+    };
+    let mut out = format!(
+        "{verdict}: release {} in {} (helm {}), {state}\n",
+        d.release.bold(),
+        d.namespace,
+        d.helm_version
+    );
+    for finding in &d.findings {
+        let label = match finding.severity {
+            Severity::Error => "error:".red().bold(),
+            Severity::Warning => "warning:".yellow().bold(),
+        };
+        line(&mut out, label, &indent(&finding.summary));
+        if let Some(detail) = &finding.detail {
+            out.push_str(&format!("    {}\n", indent(detail)));
+        }
+        if let Some(fix) = &finding.fix_command {
+            out.push_str(&format!("    {} {fix}\n", "fix:".cyan().bold()));
+        }
+    }
+    for failure in d.failures.iter().skip(1) {
+        let cause = failure.causes.first().map_or("(no cause recorded)", |c| c);
+        let what = format!("revision {} {}: {cause}", failure.revision, failure.status);
+        line(&mut out, "earlier failure:".dimmed(), &indent(&what));
+    }
+    for what in &d.not_checked {
+        line(&mut out, "not checked:".yellow(), &indent(what));
+    }
+    if !d.not_ready.checked {
+        let reason = d.not_ready.reason.as_deref().unwrap_or("not checked");
+        line(&mut out, "readiness:".dimmed(), reason);
+    }
+    out
+}
+
 fn indent(text: &str) -> String {
     text.replace('\n', "\n    ")
 }
@@ -249,6 +298,7 @@ mod tests {
             hook_leftovers: vec![],
             reconciled: vec![],
             refusal_reasons: vec![],
+            failed_target: None,
             orphans: vec![],
             plan: None,
             not_ready: vec![],

@@ -15,9 +15,10 @@ use crate::domain::plan::{self, Decision};
 use crate::domain::preflight::{self, Findings, Forecast};
 use crate::domain::readiness::NotReady;
 use crate::domain::record::{Action, ActionKind, ActionResult, Attempt, Outcome, Record, Stage};
+use crate::domain::target::FailedTarget;
 use crate::domain::verify::Drift;
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct LeftoverEntry {
     pub kind: String,
     pub namespace: Option<String>,
@@ -116,6 +117,9 @@ pub struct Report {
     pub reconciled: Vec<ReconciledEntry>,
     /// Why preflight refused to run helm (outcome `refused`).
     pub refusal_reasons: Vec<String>,
+    /// The target revision's deploy failed: the revision, helm's description, the last
+    /// revision that deployed successfully and the command to roll back to it; `null` otherwise.
+    pub failed_target: Option<FailedTarget>,
     /// Leftovers of earlier failed attempts found by preflight (removed first with
     /// --cleanup-on-fail; see `reconciled`).
     pub orphans: Vec<LeftoverEntry>,
@@ -172,6 +176,10 @@ impl From<&Record> for Report {
             },
             exit_code: record.exit_code.unwrap_or_default(),
             refusal_reasons: record.refusal_reasons.clone(),
+            failed_target: record
+                .preflight
+                .as_ref()
+                .and_then(|p| p.failed_target.clone()),
             orphans: orphans_left(record),
             warnings: record.warnings.clone(),
             concurrent_revisions: record.concurrent_revisions.clone(),
@@ -312,6 +320,7 @@ impl Report {
             hook_leftovers: Vec::new(),
             reconciled: Vec::new(),
             refusal_reasons: Vec::new(),
+            failed_target: None,
             orphans: Vec::new(),
             plan: None,
             not_ready: Vec::new(),

@@ -90,21 +90,14 @@ impl Helm {
     }
 
     /// How a revision was applied (`ssa` / `csa`), as helm 4 records it; `None` when the
-    /// release predates the record.
-    pub fn apply_method(&self, release: &str, revision: u64) -> Result<Option<String>> {
-        let revision = revision.to_string();
-        let output = self.call(
-            "get metadata",
-            &[
-                "get",
-                "metadata",
-                release,
-                "--revision",
-                &revision,
-                "--output",
-                "json",
-            ],
-        )?;
+    /// release predates the record. Revision `None` is the newest.
+    pub fn apply_method(&self, release: &str, revision: Option<u64>) -> Result<Option<String>> {
+        let mut args = vec!["get", "metadata", release, "--output", "json"];
+        let revision = revision.map(|r| r.to_string());
+        if let Some(revision) = &revision {
+            args.extend(["--revision", revision.as_str()]);
+        }
+        let output = self.call("get metadata", &args)?;
         let metadata: serde_json::Value =
             serde_json::from_slice(&output.stdout).context("helm get metadata printed no JSON")?;
         Ok(metadata["applyMethod"]

@@ -65,6 +65,7 @@ pub struct Unfinished {
 
 /// Journals of this release still in state `captured`. Called with the release lock held, so
 /// their writers are dead: a run that completes always marks its journal `completed`.
+/// (`--diagnose` reads them without the lock, and asks [`writer_running`] instead.)
 pub fn unfinished(dir: &Path, namespace: &str, release: &str) -> Result<Vec<Unfinished>> {
     let folder = release_dir(dir, namespace, release)?;
     let mut found = Vec::new();
@@ -90,6 +91,22 @@ pub fn unfinished(dir: &Path, namespace: &str, release: &str) -> Result<Vec<Unfi
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(found)
+}
+
+/// Whether this release has journals under `dir` at all: read-only callers (`--diagnose`) ask
+/// first, since looking a release's journals up creates its directory.
+pub fn has_journals(dir: &Path, namespace: &str, release: &str) -> bool {
+    is_safe_component(namespace)
+        && is_safe_component(release)
+        && dir.join(namespace).join(release).is_dir()
+}
+
+/// Whether the process that wrote an unfinished journal still runs on this machine (then it
+/// is working, not dead). A killed run whose parent (helm) died too can linger as a zombie
+/// until init reaps it: it has ended.
+pub fn writer_running(run: &Unfinished) -> bool {
+    libc::pid_t::try_from(run.pid)
+        .is_ok_and(|pid| crate::io::kube_api::process_exists(pid) && !crate::io::lease::zombie(pid))
 }
 
 /// What a completed run of ours did to the release's history: the newest revision when it

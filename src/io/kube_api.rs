@@ -428,7 +428,7 @@ fn abandoned_dir_pid(name: &str) -> Option<libc::pid_t> {
     pid.parse().ok().filter(|pid| *pid > 0)
 }
 
-fn process_exists(pid: libc::pid_t) -> bool {
+pub(crate) fn process_exists(pid: libc::pid_t) -> bool {
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
     let alive = unsafe { libc::kill(pid, 0) } == 0;
     alive || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)

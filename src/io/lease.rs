@@ -314,7 +314,7 @@ fn gone(process: &str) -> bool {
 
 /// A killed process whose parent died too waits as a zombie until init reaps it: it has ended,
 /// though signal 0 still finds it.
-fn zombie(pid: libc::pid_t) -> bool {
+pub(crate) fn zombie(pid: libc::pid_t) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // `pid (comm) S …`: the state follows the last `)`, since comm may hold one.
     stat.rsplit_once(')')

@@ -35,6 +35,9 @@ pub struct Request<'a> {
     pub server_side: Option<&'a str>,
     /// Whether to dry-run the target revision (the preflight's validation).
     pub with_dry_run: bool,
+    /// `--diagnose`: the "target" is the newest revision itself, so the dry run is
+    /// verification's (the current revision written onto the live objects).
+    pub current_only: bool,
 }
 
 /// The snapshot, and — when asked for — the API server's verdict on the target revision (a
@@ -43,6 +46,9 @@ pub struct Request<'a> {
 pub struct Captured {
     pub snapshot: Snapshot,
     pub dry_run: DryRun,
+    /// `--diagnose` only: the live objects in full, read once with their identities. They can
+    /// hold Secret data: compared, never journaled or printed.
+    pub objects: Option<Vec<serde_json::Value>>,
 }
 
 /// The API server's verdict on the target revision: `None` when not asked for, `Err` when it
@@ -90,6 +96,7 @@ struct Release<'scope> {
 /// What stage 2 read at once.
 struct Live {
     live: anyhow::Result<Vec<LiveObject>>,
+    objects: Option<Vec<serde_json::Value>>,
     write_method: WriteMethod,
     dry_run: DryRun,
     extra: anyhow::Result<Option<Vec<Document>>>,
@@ -132,7 +139,11 @@ impl Capturer<'_> {
         let early_target = request
             .revision
             .map(|r| scope.spawn(move || self.manifest(Some(r))));
-        let mut cluster_thread = Some(scope.spawn(move || self.kubectl.cluster_target()));
+        // Which cluster this is matters to a journal (--finish's check); `--diagnose` writes
+        // none, and with the namespace known it spares the kubectl process.
+        let skip_cluster = request.current_only && request.namespace.is_some();
+        let mut cluster_thread =
+            (!skip_cluster).then(|| scope.spawn(move || self.kubectl.cluster_target()));
         let mut cluster = None;
         let namespace = match request.namespace {
             Some(ns) => Ok(ns.to_string()),
@@ -144,8 +155,12 @@ impl Capturer<'_> {
         let version = join(version).map_err(failed("helm version", None))?;
         // helm 4 follows the target revision's recorded method: with the revision given, ask
         // now, beside the other reads, rather than hold up the dry run for it later.
-        let early_method = request
-            .revision
+        // (`--diagnose` asks about the newest revision, whichever it is.)
+        let asked = match request.current_only {
+            true => Some(None),
+            false => request.revision.map(Some),
+        };
+        let early_method = asked
             .filter(|_| reads_apply_method(&version, request))
             .map(|r| {
                 let version = version.clone();
@@ -160,11 +175,15 @@ impl Capturer<'_> {
             None => cluster,
         }
         .unwrap_or_default();
-        let (from_revision, to_revision) = release::resolve_revisions(&history, request.revision)
-            .map_err(failed("revision", known))?;
+        let (from_revision, to_revision) = match request.current_only {
+            true => release::newest(&history).map(|n| (n, n)),
+            false => release::resolve_revisions(&history, request.revision),
+        }
+        .map_err(failed("revision", known))?;
         let current_documents = join(current).map_err(failed("helm get manifest", known))?;
         let target_documents = match early_target {
             Some(thread) => join(thread),
+            None if request.current_only => Ok(current_documents.clone()),
             None => self.manifest(Some(to_revision)),
         }
         .map_err(failed("helm get manifest", known))?;
@@ -228,6 +247,7 @@ impl Capturer<'_> {
         Ok(Captured {
             snapshot,
             dry_run: read.dry_run,
+            objects: read.objects,
         })
     }
 
@@ -246,7 +266,10 @@ impl Capturer<'_> {
             let checked = stage2.spawn(|| {
                 let method = match early_method {
                     Some(thread) => join(thread),
-                    None => write_method(helm, &release.version, request, release.to_revision),
+                    None => {
+                        let revision = Some(release.to_revision);
+                        write_method(helm, &release.version, request, revision)
+                    }
                 };
                 let dry_run = request.with_dry_run.then(|| {
                     let (targets, originals) =
@@ -255,10 +278,17 @@ impl Capturer<'_> {
                 });
                 (method, dry_run)
             });
-            let live = kubectl.identities(involved, namespace);
+            let (live, objects) = match request.current_only {
+                true => match kubectl.objects_with_identities(involved, namespace) {
+                    Ok((objects, live)) => (Ok(live), Some(objects)),
+                    Err(error) => (Err(error), None),
+                },
+                false => (kubectl.identities(involved, namespace), None),
+            };
             let (write_method, dry_run) = join(checked);
             Live {
                 live,
+                objects,
                 write_method,
                 dry_run,
                 extra: join(extra),
@@ -280,7 +310,7 @@ fn write_method(
     helm: &Helm,
     version: &HelmVersion,
     request: &Request,
-    to_revision: u64,
+    to_revision: Option<u64>,
 ) -> WriteMethod {
     let recorded = reads_apply_method(version, request)
         .then(|| {

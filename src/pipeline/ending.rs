@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use crate::cli::Invocation;
+use crate::domain::diagnosis::Diagnosis;
 use crate::domain::exit::Exit;
 use crate::domain::report::Report;
 use crate::pipeline::capture::CaptureError;
@@ -16,6 +17,8 @@ pub struct Ending {
     pub report: Option<Box<Report>>,
     /// Printed as `Error: …` on stderr; the text report is then left out (the JSON one is not).
     pub error_line: Option<String>,
+    /// `--diagnose`'s document, printed instead of a report.
+    pub diagnosis: Option<Box<Diagnosis>>,
 }
 
 impl Ending {
@@ -25,6 +28,16 @@ impl Ending {
             exit,
             report: Some(Box::new(report)),
             error_line: None,
+            diagnosis: None,
+        }
+    }
+
+    pub(crate) fn diagnosed(exit: Exit, diagnosis: Diagnosis) -> Ending {
+        Ending {
+            exit,
+            report: None,
+            error_line: None,
+            diagnosis: Some(Box::new(diagnosis)),
         }
     }
 
@@ -33,6 +46,7 @@ impl Ending {
             exit: Exit::Usage,
             report: None,
             error_line: Some(error.to_string()),
+            diagnosis: None,
         }
     }
 

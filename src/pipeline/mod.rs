@@ -1,5 +1,7 @@
 //! The pipeline, in order: capture → preflight → run → classify → reconcile → report → verify.
-//! `--finish` re-enters the same reconcile and report for a run that died (`finish`).
+//! `--finish` re-enters the same reconcile and report for a run that died (`finish`);
+//! `--diagnose` the same capture, orphan, verify and journal reading, changing nothing
+//! (`diagnose`).
 //!
 //! Each step is a module, and each only sequences calls into `domain` (the decisions) and `io`
 //! (the edge), keeping the run's [`Record`](crate::domain::record::Record) — the journal — up to
@@ -7,6 +9,7 @@
 //! which `main` prints.
 
 pub mod capture;
+mod diagnose;
 mod ending;
 mod exclusion;
 mod finish;
@@ -48,6 +51,9 @@ pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> End
     }
     // The proxy starts now, on the main thread, and is listening by the time capture needs it.
     tools.kubectl.connect();
+    if invocation.own.diagnose {
+        return diagnose::diagnose(invocation, env, &tools, started);
+    }
     if invocation.own.finish {
         return finish::finish_interrupted(invocation, env, &tools, started);
     }

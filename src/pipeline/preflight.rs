@@ -4,14 +4,15 @@
 
 use std::time::Instant;
 
-use crate::cli::helm_flags;
 use crate::cli::Invocation;
+use crate::cli::{commands, helm_flags};
 use crate::domain::exit::Exit;
 use crate::domain::model::LiveObject;
 use crate::domain::plan::{Decision, Leftover, Plan};
 use crate::domain::preflight::{self, Allowances, Findings, Pending};
 use crate::domain::record::{ActionKind, Outcome};
 use crate::domain::snapshot::Snapshot;
+use crate::domain::target::{self, FailedTarget};
 use crate::io::exec;
 use crate::pipeline::capture::DryRun;
 use crate::pipeline::ending::Ending;
@@ -26,6 +27,7 @@ pub(crate) fn allowances(invocation: &Invocation) -> anyhow::Result<Allowances> 
         takeover: invocation.own.allow_takeover,
         young_pending: invocation.own.allow_pending,
         pending_max_age,
+        failed_target: invocation.own.allow_failed_target,
     })
 }
 
@@ -43,7 +45,8 @@ impl Session<'_> {
         let removes_orphans = self.invocation.deletes_leftovers(false);
         let deciding = Instant::now();
         let left_by_us = self.left_by_us.clone();
-        let findings = findings(self.snapshot(), dry_run, removes_orphans, left_by_us);
+        let mut findings = findings(self.snapshot(), dry_run, removes_orphans, left_by_us);
+        findings.failed_target = self.failed_target();
         let namespace = &self.snapshot().release.namespace;
         let refusal = preflight::verdict(&findings, allowances, namespace);
         exec::trace_step("preflight decisions", deciding);
@@ -56,6 +59,12 @@ impl Session<'_> {
                 self.record
                     .warnings
                     .push(format!("a preflight check could not run: {reason}"));
+            }
+        }
+        // Refused, the reason says it; otherwise helm's semantics are kept, with a warning.
+        if let Some(failed) = &findings.failed_target {
+            if failed.explicit || allowances.failed_target {
+                self.record.warnings.push(failed.message());
             }
         }
         if own.plan {
@@ -78,6 +87,19 @@ impl Session<'_> {
             return self.remove_orphans(&findings.orphans);
         }
         None
+    }
+
+    /// The target revision, when helm recorded its deploy as failed.
+    pub(crate) fn failed_target(&self) -> Option<FailedTarget> {
+        let snapshot = self.snapshot();
+        let namespace = &snapshot.release.namespace;
+        target::failed_target(
+            &snapshot.history,
+            snapshot.from_revision,
+            snapshot.to_revision,
+            self.invocation.revision.is_some(),
+            |good| commands::rollback_command(self.invocation, namespace, good),
+        )
     }
 
     /// Removes earlier attempts' leftovers so helm can create them cleanly; from here on the
@@ -165,6 +187,7 @@ fn findings(
         unchecked,
         foreign: preflight::foreign_objects(snapshot),
         helm3_unlisted: preflight::helm3_unlisted(snapshot, removed),
+        failed_target: None,
         orphans,
         pending: preflight::pending(&snapshot.history, jiff::Timestamp::now(), left_by_us),
     }

@@ -163,6 +163,7 @@ fn capture_request(invocation: &Invocation) -> capture::Request<'_> {
         revision: invocation.revision,
         server_side: invocation.rollback.server_side.as_deref(),
         with_dry_run: !invocation.own.no_preflight,
+        current_only: false,
     }
 }
 

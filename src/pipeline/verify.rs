@@ -8,7 +8,7 @@ use crate::domain::record::{Outcome, Verification};
 use crate::domain::snapshot::Snapshot;
 use crate::domain::verify::{self, Drift};
 use crate::io::exec;
-use crate::io::kubectl::Kubectl;
+use crate::io::kubectl::{DryRun, Kubectl};
 use crate::pipeline::ending::Ending;
 use crate::pipeline::session::Session;
 
@@ -71,13 +71,23 @@ fn verify_live(
         snapshot.write_method,
     )?;
     let live = kubectl.objects(&snapshot.target, namespace)?;
+    Ok(compare(snapshot, rendition, &live))
+}
+
+/// The comparison itself, given the server's rendition of the target and the live objects
+/// (`--diagnose` has the rendition from capture's dry run).
+pub(crate) fn compare(
+    snapshot: &Snapshot,
+    rendition: DryRun,
+    live: &[serde_json::Value],
+) -> (Vec<Drift>, Vec<String>) {
     let drifted = verify::drifted(&verify::Inputs {
         targets: &snapshot.target_documents,
         originals: &snapshot.current_documents,
         rendered: &rendition.objects,
         rejected: &rendition.rejections,
-        live: &live,
-        release_namespace: namespace,
+        live,
+        release_namespace: &snapshot.release.namespace,
     });
-    Ok((drifted, rendition.unchecked))
+    (drifted, rendition.unchecked)
 }

@@ -172,6 +172,22 @@ impl Kubectl {
         Ok(page.items)
     }
 
+    /// The objects and their identities from one read (`--diagnose` needs both).
+    pub fn objects_with_identities(
+        &self,
+        objects: &[ObjectRef],
+        release_namespace: &str,
+    ) -> Result<(Vec<serde_json::Value>, Vec<LiveObject>)> {
+        let values: Vec<serde_json::Value> = self.read(objects, release_namespace)?;
+        let mut live = Vec::new();
+        for value in &values {
+            let document =
+                KubeDocument::deserialize(value).context("an object without metadata")?;
+            flatten(document, &mut live);
+        }
+        Ok((values, live))
+    }
+
     /// Reads the objects that exist, all kinds at once: by name when a kind has few objects, else
     /// one LIST (paged) of the kind, filtered here.
     pub(crate) fn read<T: Item>(

@@ -1,0 +1,235 @@
+//! `--diagnose`: a read-only look at a release. It re-enters the rollback's own steps — capture
+//! (with the newest revision as its "target", so its dry run is verification's), preflight's
+//! orphan rule, verification's comparison, the journals' reading — and hands what they found to
+//! `domain::diagnosis`. It writes nothing: no helm mutation, no Lease, no lock, no journal.
+
+use std::time::Instant;
+
+use crate::cli::commands;
+use crate::cli::Invocation;
+use crate::domain::diagnosis::{self, Commands, Diagnosis, NotReady, UnfinishedRun};
+use crate::domain::dry_run::WriteMethod;
+use crate::domain::exit::Exit;
+use crate::domain::model::Revision;
+use crate::domain::preflight;
+use crate::domain::report::LeftoverEntry;
+use crate::domain::snapshot::Snapshot;
+use crate::domain::verify::Drift;
+use crate::io::exec;
+use crate::io::journal;
+use crate::pipeline::capture::{self, CaptureError, Captured};
+use crate::pipeline::ending::Ending;
+use crate::pipeline::tools::Tools;
+use crate::pipeline::verify;
+
+/// What the cluster told us: everything, or (the live objects unreadable) the release alone.
+struct Seen {
+    namespace: String,
+    helm_version: String,
+    history: Vec<Revision>,
+    orphans: Option<Vec<LeftoverEntry>>,
+    drifted: Option<Vec<Drift>>,
+    not_ready: NotReady,
+    not_checked: Vec<String>,
+    /// helm 4 will apply server-side (see `diagnosis::needs_force_conflicts`).
+    server_side_apply: bool,
+}
+
+pub fn diagnose(
+    invocation: &Invocation,
+    env: &dyn Fn(&str) -> Option<String>,
+    tools: &Tools,
+    started: Instant,
+) -> Ending {
+    let request = capture::Request {
+        release: &invocation.release,
+        namespace: invocation.kube.namespace.as_deref(),
+        revision: None,
+        server_side: invocation.rollback.server_side.as_deref(),
+        // The drift check is the costly part (a dry run of every object): --no-verify skips it.
+        with_dry_run: !invocation.own.no_verify,
+        current_only: true,
+    };
+    let seen = match capture::capture(&request, &tools.helm, &tools.kubectl) {
+        Ok(captured) => seen_in_full(captured, tools),
+        // The release is readable but its objects are not (RBAC): say what was not checked.
+        Err(failure) if failure.step == "reading the live objects" => {
+            match release_only(invocation, tools, failure) {
+                Ok(seen) => seen,
+                Err(failure) => return Ending::not_attempted(invocation, failure, started),
+            }
+        }
+        Err(failure) => return Ending::not_attempted(invocation, failure, started),
+    };
+    let deciding = Instant::now();
+    let mut diagnosis = decide(invocation, env, seen);
+    exec::trace_step("diagnosis decisions", deciding);
+    let exit = if diagnosis.healthy {
+        Exit::Success
+    } else {
+        Exit::Findings
+    };
+    diagnosis.exit_code = exit.code();
+    diagnosis.duration_ms = started.elapsed().as_millis();
+    Ending::diagnosed(exit, diagnosis)
+}
+
+/// Orphans, drift and readiness from a full capture.
+fn seen_in_full(captured: Captured, tools: &Tools) -> Seen {
+    let snapshot = captured.snapshot;
+    let connection = tools.printable_connection();
+    let orphans = preflight::orphans(&snapshot, &snapshot.last_successful)
+        .iter()
+        .map(|o| LeftoverEntry::new(o, &connection))
+        .collect();
+    let mut not_checked = Vec::new();
+    let drifted = match drift(&snapshot, captured.dry_run, captured.objects, tools) {
+        Ok((drifted, unchecked)) => {
+            not_checked.extend(unchecked.into_iter().map(|u| format!("drift of {u}")));
+            Some(drifted)
+        }
+        Err(error) => {
+            not_checked.push(format!("drift: {error:#}"));
+            None
+        }
+    };
+    Seen {
+        not_ready: not_ready_of_current_revision(Some(&snapshot)),
+        server_side_apply: snapshot.write_method == WriteMethod::ServerSideApply,
+        namespace: snapshot.release.namespace.clone(),
+        helm_version: snapshot.helm.version.clone(),
+        history: snapshot.history,
+        orphans: Some(orphans),
+        drifted,
+        not_checked,
+    }
+}
+
+/// Verification's comparison of the newest revision with the live objects, from capture's
+/// dry run of it.
+fn drift(
+    snapshot: &Snapshot,
+    dry_run: capture::DryRun,
+    objects: Option<Vec<serde_json::Value>>,
+    tools: &Tools,
+) -> anyhow::Result<(Vec<Drift>, Vec<String>)> {
+    let rendition = dry_run.unwrap_or_else(|| Err(anyhow::anyhow!("skipped (--no-verify)")))?;
+    let live = match objects {
+        Some(objects) => objects,
+        None => tools
+            .kubectl
+            .objects(&snapshot.target, &snapshot.release.namespace)?,
+    };
+    Ok(verify::compare(snapshot, rendition, &live))
+}
+
+/// The objects of the current revision that are not ready. The readiness check is being built
+/// apart (issue 14, part 1, `domain::readiness`); this is the one place it is to be wired in.
+fn not_ready_of_current_revision(_snapshot: Option<&Snapshot>) -> NotReady {
+    NotReady {
+        checked: false,
+        objects: Vec::new(),
+        reason: Some("not checked yet: readiness is not part of --diagnose yet".into()),
+    }
+}
+
+/// The release alone (history, version), when its live objects could not be read.
+fn release_only(
+    invocation: &Invocation,
+    tools: &Tools,
+    failure: CaptureError,
+) -> Result<Seen, CaptureError> {
+    let failed = |step: &'static str| {
+        move |error| CaptureError {
+            step,
+            error,
+            helm: None,
+        }
+    };
+    let history = tools
+        .helm
+        .history(&invocation.release)
+        .map_err(failed("helm history"))?;
+    let namespace = match &invocation.kube.namespace {
+        Some(namespace) => namespace.clone(),
+        None => tools
+            .kubectl
+            .cluster_target()
+            .map_err(failed("namespace"))?
+            .1
+            .unwrap_or_else(|| "default".into()),
+    };
+    let reason = format!("{:#}", failure.error);
+    Ok(Seen {
+        namespace,
+        helm_version: failure.helm.map(|h| h.version).unwrap_or_default(),
+        history,
+        orphans: None,
+        drifted: None,
+        not_ready: not_ready_of_current_revision(None),
+        server_side_apply: false,
+        not_checked: vec![format!("orphans: {reason}"), format!("drift: {reason}")],
+    })
+}
+
+/// The journals here, then the findings.
+fn decide(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>, seen: Seen) -> Diagnosis {
+    let namespace = seen.namespace.as_str();
+    let release = invocation.release.as_str();
+    let dir = match &invocation.own.journal_dir {
+        Some(dir) => Some(dir.clone()),
+        None => journal::default_dir(env).ok(),
+    };
+    let dir = dir.filter(|d| journal::has_journals(d, namespace, release));
+    let mut not_checked = seen.not_checked;
+    let unfinished = match &dir {
+        Some(dir) => match journal::unfinished(dir, namespace, release) {
+            Ok(runs) => runs
+                .iter()
+                .map(|run| UnfinishedRun {
+                    journal: run.path.display().to_string(),
+                    pid: run.pid,
+                    in_progress: journal::writer_running(run),
+                })
+                .collect(),
+            Err(error) => {
+                not_checked.push(format!("unfinished runs: {error:#}"));
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    let left_by_us = dir
+        .as_ref()
+        .and_then(|d| journal::newest_completed(d, namespace, release))
+        .map(|run| (run.created_revisions(), run.path.display().to_string()));
+    let pending = preflight::pending(&seen.history, jiff::Timestamp::now(), left_by_us);
+    let max_age = crate::cli::helm_flags::go_duration(&invocation.own.pending_max_age)
+        .map_or(300, |d| d.as_secs());
+    let drifted = seen.drifted.as_deref().unwrap_or_default();
+    let force = diagnosis::needs_force_conflicts(seen.server_side_apply, drifted);
+    let rollback_to = |n| {
+        let command = commands::rollback_command(invocation, namespace, n);
+        match force {
+            true => format!("{command} --force-conflicts"),
+            false => command,
+        }
+    };
+    diagnosis::diagnose(diagnosis::Inputs {
+        release,
+        namespace,
+        helm_version: &seen.helm_version,
+        history: &seen.history,
+        pending,
+        pending_max_age_seconds: max_age,
+        orphans: seen.orphans,
+        unfinished,
+        drifted: seen.drifted,
+        not_ready: seen.not_ready,
+        not_checked,
+        commands: Commands {
+            rollback_to: &rollback_to,
+            finish: commands::finish_command(invocation, namespace),
+        },
+    })
+}
