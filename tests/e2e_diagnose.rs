@@ -32,10 +32,40 @@ fn state(s: &Scenario, release: &str) -> (String, String, bool) {
     (history, objects, s.journal_dir().exists())
 }
 
+/// A release that can be healthy on a bed without nodes: its Deployment wants no pods.
+const HEALTHY: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data: {k: {{ .Values.k | quote }}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  selector: {app: {{ .Release.Name }}}
+  ports: [{port: 80, protocol: TCP}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: {{ .Release.Name }}}}
+  template:
+    metadata: {labels: {app: {{ .Release.Name }}}}
+    spec:
+      containers: [{name: web, image: busybox}]
+"#;
+
 fn a_healthy_release_has_no_findings(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "diag-healthy");
-    s.seed_without_service();
+    let chart = s.write_chart("healthy", HEALTHY);
+    s.helm(&["install", "seed", &chart, "--set", "k=1"]).ok();
+    s.helm(&["upgrade", "seed", &chart, "--set", "k=2"]).ok();
     let before = state(&s, "seed");
 
     let run = s.safe_rollback(&["seed", "--diagnose", "--output", "json"]);
@@ -48,7 +78,8 @@ fn a_healthy_release_has_no_findings(helm: HelmMajor) {
     assert_eq!(d["orphans"], serde_json::json!([]), "{run}");
     assert_eq!(d["drifted"], serde_json::json!([]), "{run}");
     assert!(strings(&d["not_checked"]).is_empty(), "{run}");
-    assert_eq!(d["not_ready"]["checked"], false, "{run}");
+    assert_eq!(d["not_ready"]["checked"], true, "{run}");
+    assert_eq!(d["not_ready"]["objects"], serde_json::json!([]), "{run}");
     assert_eq!(state(&s, "seed"), before, "diagnose changed something");
 
     let text = s.safe_rollback(&["seed", "--diagnose"]);
@@ -134,6 +165,28 @@ fn a_broken_release_gets_each_finding_and_its_fix(helm: HelmMajor) {
         drift[0]["detail"].as_str().unwrap().contains("data.k"),
         "{run}"
     );
+    // The bed has no nodes: the Deployment's pod is never scheduled, and diagnose says so,
+    // with the command that shows Kubernetes' account of it.
+    let not_ready = of("not-ready");
+    assert_eq!(not_ready.len(), 1, "{run}");
+    assert!(
+        not_ready[0]["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("/seed-web is not ready: NotScheduled"),
+        "{run}"
+    );
+    let describe = format!(
+        "kubectl describe deployment/seed-web --namespace {}",
+        s.namespace
+    );
+    assert!(
+        not_ready[0]["fix_command"]
+            .as_str()
+            .unwrap()
+            .starts_with(&describe),
+        "{run}"
+    );
     assert_eq!(state(&s, "seed"), before, "diagnose changed something");
 
     // Without the drift check (the costly one): everything else, and drift "not checked".
@@ -146,7 +199,7 @@ fn a_broken_release_gets_each_finding_and_its_fix(helm: HelmMajor) {
         ["drift: skipped (--no-verify)"],
         "{quick}"
     );
-    assert_eq!(q["findings"].as_array().unwrap().len(), 2, "{quick}");
+    assert_eq!(q["findings"].as_array().unwrap().len(), 3, "{quick}");
 
     // The printed commands fix what they name: the orphan goes, then back to revision 3.
     let words: Vec<&str> = delete.split(' ').skip(1).collect();
@@ -181,9 +234,10 @@ fn a_broken_release_gets_each_finding_and_its_fix(helm: HelmMajor) {
         .iter()
         .map(|f| f["kind"].as_str().unwrap())
         .collect();
-    // All three are gone: the orphan deleted, the revision deployed, the hand edit undone.
-    assert!(kinds.is_empty(), "{after}");
-    assert_eq!(after.code, 0, "{after}");
+    // All three are gone: the orphan deleted, the revision deployed, the hand edit undone. The
+    // Deployment still has no node to run on.
+    assert_eq!(kinds, ["not-ready"], "{after}");
+    assert_eq!(after.code, 8, "{after}");
 }
 
 fn a_namespace_scoped_user_gets_not_checked_entries(helm: HelmMajor) {
@@ -225,6 +279,11 @@ fn a_namespace_scoped_user_gets_not_checked_entries(helm: HelmMajor) {
         not_checked.iter().any(|n| n.starts_with("drift: ")),
         "{not_checked:#?}"
     );
+    assert!(
+        not_checked.iter().any(|n| n.contains("readiness")),
+        "{not_checked:#?}"
+    );
+    assert_eq!(d["not_ready"]["checked"], false, "{run}");
     let text = s.safe_rollback(&args);
     assert_eq!(text.code, 0, "{text}");
     assert!(text.stdout.contains("not checked: orphans: "), "{text}");
@@ -267,7 +326,8 @@ fn a_killed_run_is_an_unfinished_run_and_its_revision_pending(helm: HelmMajor) {
         .iter()
         .map(|f| f["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["pending", "unfinished-run"], "{run}");
+    // And the Deployment helm waited for, which never had a node to run on.
+    assert_eq!(kinds, ["pending", "unfinished-run", "not-ready"], "{run}");
     let pending = findings[0]["fix_command"].as_str().unwrap();
     assert!(
         pending.starts_with(&format!(
@@ -295,5 +355,5 @@ fn a_killed_run_is_an_unfinished_run_and_its_revision_pending(helm: HelmMajor) {
         .iter()
         .map(|f| f["kind"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(kinds, ["pending"], "{after}");
+    assert_eq!(kinds, ["pending", "not-ready"], "{after}");
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::domain::classify::{classify, Class};
 use crate::domain::model::Revision;
 use crate::domain::preflight::Pending;
+use crate::domain::readiness;
 use crate::domain::report::LeftoverEntry;
 use crate::domain::target;
 use crate::domain::verify::Drift;
@@ -73,8 +74,9 @@ pub struct UnfinishedRun {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct NotReady {
     pub checked: bool,
-    /// `Kind/namespace/name: why`.
-    pub objects: Vec<String>,
+    /// Worst first, as after a `--wait` timeout (`domain::readiness`).
+    pub objects: Vec<readiness::NotReady>,
+    /// Why they were not (all) checked.
     pub reason: Option<String>,
 }
 
@@ -109,6 +111,8 @@ pub struct Diagnosis {
 pub struct Commands<'a> {
     pub rollback_to: &'a dyn Fn(u64) -> String,
     pub finish: String,
+    /// `kubectl describe` of an object that is not ready.
+    pub describe: &'a dyn Fn(&readiness::NotReady) -> String,
 }
 
 /// What the pipeline read.
@@ -171,12 +175,14 @@ pub fn diagnose(inputs: Inputs) -> Diagnosis {
             drift_fix.clone(),
         ));
     }
+    // What makes an object ready depends on why it is not: the fix is the command that shows
+    // Kubernetes' own account of it (events, conditions), the reason is already in the summary.
     findings.extend(inputs.not_ready.objects.iter().map(|object| Finding {
         kind: FindingKind::NotReady,
         severity: Severity::Warning,
-        summary: format!("{object} is not ready"),
-        detail: None,
-        fix_command: None,
+        summary: format!("{} is not ready: {}", object.object(), object.reason),
+        detail: Some(object.detail.clone()),
+        fix_command: Some((inputs.commands.describe)(object)),
     }));
     Diagnosis {
         release: inputs.release.to_string(),

@@ -10,6 +10,10 @@ fn rollback_to(n: u64) -> String {
     format!("helm safe-rollback seed {n} --namespace default")
 }
 
+fn describe(object: &readiness::NotReady) -> String {
+    format!("kubectl describe {}", object.object())
+}
+
 fn inputs(history: &[Revision]) -> Inputs<'_> {
     Inputs {
         release: "seed",
@@ -26,6 +30,7 @@ fn inputs(history: &[Revision]) -> Inputs<'_> {
         commands: Commands {
             rollback_to: &rollback_to,
             finish: "helm safe-rollback seed --namespace default --finish".into(),
+            describe: &describe,
         },
     }
 }

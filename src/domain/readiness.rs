@@ -171,6 +171,20 @@ impl NotReady {
     pub fn object(&self) -> String {
         format!("{}/{}/{}", self.kind, self.namespace, self.name)
     }
+
+    /// The kubectl command that shows Kubernetes' own account of the object (its conditions
+    /// and events), with the user's connection flags and never a credential.
+    pub fn describe_command(&self, kubectl_globals: &[String]) -> String {
+        let mut words = vec![
+            "kubectl".to_string(),
+            "describe".to_string(),
+            format!("{}/{}", self.kind.to_lowercase(), self.name),
+            "--namespace".to_string(),
+            self.namespace.clone(),
+        ];
+        words.extend(crate::domain::plan::without_credentials(kubectl_globals));
+        words.join(" ")
+    }
 }
 
 /// What is not ready and why, in a judgement; the object's identity is added by the caller.

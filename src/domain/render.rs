@@ -260,10 +260,6 @@ pub fn render_diagnosis(d: &Diagnosis) -> String {
     for what in &d.not_checked {
         line(&mut out, "not checked:".yellow(), &indent(what));
     }
-    if !d.not_ready.checked {
-        let reason = d.not_ready.reason.as_deref().unwrap_or("not checked");
-        line(&mut out, "readiness:".dimmed(), reason);
-    }
     out
 }
 

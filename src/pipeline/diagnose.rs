@@ -12,6 +12,7 @@ use crate::domain::dry_run::WriteMethod;
 use crate::domain::exit::Exit;
 use crate::domain::model::Revision;
 use crate::domain::preflight;
+use crate::domain::readiness;
 use crate::domain::report::LeftoverEntry;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::verify::Drift;
@@ -62,7 +63,7 @@ pub fn diagnose(
         Err(failure) => return Ending::not_attempted(invocation, failure, started),
     };
     let deciding = Instant::now();
-    let mut diagnosis = decide(invocation, env, seen);
+    let mut diagnosis = decide(invocation, env, tools, seen);
     exec::trace_step("diagnosis decisions", deciding);
     let exit = if diagnosis.healthy {
         Exit::Success
@@ -93,8 +94,10 @@ fn seen_in_full(captured: Captured, tools: &Tools) -> Seen {
             None
         }
     };
+    let (not_ready, unread) = not_ready_of_current_revision(&snapshot, tools);
+    not_checked.extend(unread);
     Seen {
-        not_ready: not_ready_of_current_revision(Some(&snapshot)),
+        not_ready,
         server_side_apply: snapshot.write_method == WriteMethod::ServerSideApply,
         namespace: snapshot.release.namespace.clone(),
         helm_version: snapshot.helm.version.clone(),
@@ -123,13 +126,36 @@ fn drift(
     Ok(verify::compare(snapshot, rendition, &live))
 }
 
-/// The objects of the current revision that are not ready. The readiness check is being built
-/// apart (issue 14, part 1, `domain::readiness`); this is the one place it is to be wired in.
-fn not_ready_of_current_revision(_snapshot: Option<&Snapshot>) -> NotReady {
+/// The objects of the current revision that are not ready, read as after a `--wait` timeout
+/// (`pipeline::wait`): one bounded LIST per kind; a list that cannot be read is not checked.
+fn not_ready_of_current_revision(snapshot: &Snapshot, tools: &Tools) -> (NotReady, Vec<String>) {
+    let namespace = &snapshot.release.namespace;
+    // `current_only` capture: the target is the newest revision's manifest.
+    let reads = readiness::reads(&snapshot.target, namespace);
+    let reading = Instant::now();
+    let (observed, unread) = tools.kubectl.observe_readiness(&reads, READINESS_BUDGET);
+    exec::trace_step("reading which objects are not ready", reading);
+    // A Job that has not failed is still running, not a problem: as helm without --wait-for-jobs.
+    let options = readiness::Options::default();
+    let objects = readiness::not_ready(&snapshot.target, namespace, &observed, options);
+    let reason = (!unread.is_empty()).then(|| unread.join("; "));
+    let not_ready = NotReady {
+        checked: unread.is_empty(),
+        objects,
+        reason,
+    };
+    (not_ready, unread)
+}
+
+/// All readiness lists together must answer within this, as after a `--wait` timeout.
+const READINESS_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Readiness when the live objects could not be read at all.
+fn readiness_not_checked(reason: &str) -> NotReady {
     NotReady {
         checked: false,
         objects: Vec::new(),
-        reason: Some("not checked yet: readiness is not part of --diagnose yet".into()),
+        reason: Some(reason.to_string()),
     }
 }
 
@@ -166,14 +192,23 @@ fn release_only(
         history,
         orphans: None,
         drifted: None,
-        not_ready: not_ready_of_current_revision(None),
+        not_ready: readiness_not_checked(&reason),
         server_side_apply: false,
-        not_checked: vec![format!("orphans: {reason}"), format!("drift: {reason}")],
+        not_checked: vec![
+            format!("orphans: {reason}"),
+            format!("drift: {reason}"),
+            format!("readiness: {reason}"),
+        ],
     })
 }
 
 /// The journals here, then the findings.
-fn decide(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>, seen: Seen) -> Diagnosis {
+fn decide(
+    invocation: &Invocation,
+    env: &dyn Fn(&str) -> Option<String>,
+    tools: &Tools,
+    seen: Seen,
+) -> Diagnosis {
     let namespace = seen.namespace.as_str();
     let release = invocation.release.as_str();
     let dir = match &invocation.own.journal_dir {
@@ -206,6 +241,7 @@ fn decide(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>, seen: S
     let pending = preflight::pending(&seen.history, jiff::Timestamp::now(), left_by_us);
     let max_age = crate::cli::helm_flags::go_duration(&invocation.own.pending_max_age)
         .map_or(300, |d| d.as_secs());
+    let connection = tools.printable_connection();
     let drifted = seen.drifted.as_deref().unwrap_or_default();
     let force = diagnosis::needs_force_conflicts(seen.server_side_apply, drifted);
     let rollback_to = |n| {
@@ -230,6 +266,7 @@ fn decide(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>, seen: S
         commands: Commands {
             rollback_to: &rollback_to,
             finish: commands::finish_command(invocation, namespace),
+            describe: &|object| object.describe_command(&connection),
         },
     })
 }
