@@ -72,24 +72,56 @@ fn resources(s: &Scenario, namespaced: bool) -> Vec<(String, String)> {
     out
 }
 
+/// Resources served by a CustomResourceDefinition, as `plural.group`.
+fn custom_resources(s: &Scenario) -> BTreeSet<String> {
+    let run = s.kubectl(&[
+        "get",
+        "customresourcedefinitions",
+        "--output=jsonpath={range .items[*]}{.spec.names.plural}.{.spec.group}{\"\\n\"}{end}",
+    ]);
+    run.stdout.lines().map(str::to_string).collect()
+}
+
+/// Every namespaced resource the release's objects can be: the built-in ones and the custom
+/// ones of its own kinds. Other charts tested at the same time install and remove their CRDs;
+/// listing theirs would make a snapshot fail whenever one is removed, and their objects
+/// cannot be in this test's namespace anyway.
+fn namespaced_resources(s: &Scenario, chart_kinds: &BTreeSet<String>) -> Vec<String> {
+    let custom = custom_resources(s);
+    resources(s, true)
+        .into_iter()
+        .filter(|(resource, kind)| !custom.contains(resource) || chart_kinds.contains(kind))
+        .map(|(resource, _)| resource)
+        .collect()
+}
+
 /// What to list for a release's snapshots, found once (kubectl api-resources is slow): every
-/// namespaced resource, and the cluster-scoped ones of the kinds its manifests use.
+/// namespaced resource its objects can be, and the cluster-scoped ones of the kinds its
+/// manifests use.
 pub struct Lister {
     namespaced: Vec<String>,
     cluster: Vec<String>,
     cluster_kinds: BTreeSet<String>,
+    chart_kinds: BTreeSet<String>,
 }
 
 impl Lister {
-    pub fn new(s: &Scenario, cluster_kinds: &BTreeSet<String>) -> Lister {
+    /// `chart_kinds`: every kind in the release's manifests; `cluster_kinds`: those that are
+    /// cluster-scoped.
+    pub fn new(
+        s: &Scenario,
+        cluster_kinds: &BTreeSet<String>,
+        chart_kinds: &BTreeSet<String>,
+    ) -> Lister {
         Lister {
-            namespaced: resources(s, true).into_iter().map(|(r, _)| r).collect(),
+            namespaced: namespaced_resources(s, chart_kinds),
             cluster: resources(s, false)
                 .into_iter()
                 .filter(|(_, kind)| cluster_kinds.contains(kind))
                 .map(|(r, _)| r)
                 .collect(),
             cluster_kinds: cluster_kinds.clone(),
+            chart_kinds: chart_kinds.clone(),
         }
     }
 }
@@ -132,9 +164,9 @@ pub fn take(s: &Scenario, release: &str, lister: &Lister) -> Snapshot {
     snapshot
 }
 
-/// One `kubectl get` of every resource in `list`. Charts tested at the same time install and
-/// remove CRDs: a resource listed a moment ago can be gone, and kubectl then fails the whole
-/// get. So a get that fails is retried with the resources the API server serves now.
+/// One `kubectl get` of every resource in `list`. A resource listed a moment ago can be gone
+/// (a CRD removed), and kubectl then fails the whole get: a get that fails is retried with the
+/// resources the API server serves now.
 fn list_all(s: &Scenario, mut list: Vec<String>, in_namespace: bool, lister: &Lister) -> Value {
     for attempt in 1.. {
         let mut command = Command::new(&s.bed.kubectl);
@@ -152,11 +184,14 @@ fn list_all(s: &Scenario, mut list: Vec<String>, in_namespace: bool, lister: &Li
             Err(e) if attempt >= 3 => panic!("kubectl get: no JSON ({e}):\n{run}"),
             Err(_) => {}
         }
-        list = resources(s, in_namespace)
-            .into_iter()
-            .filter(|(_, kind)| in_namespace || lister.cluster_kinds.contains(kind))
-            .map(|(resource, _)| resource)
-            .collect();
+        list = match in_namespace {
+            true => namespaced_resources(s, &lister.chart_kinds),
+            false => resources(s, false)
+                .into_iter()
+                .filter(|(_, kind)| lister.cluster_kinds.contains(kind))
+                .map(|(resource, _)| resource)
+                .collect(),
+        };
     }
     unreachable!("the loop returns or panics")
 }

@@ -83,7 +83,14 @@ pub fn run(
         .filter(|o| o.namespace.is_empty())
         .map(|o| o.kind)
         .collect();
-    let lister = snapshot::Lister::new(s, &kinds);
+    // Every kind of the release (the failing revision's extra object is a ConfigMap).
+    let chart_kinds: BTreeSet<String> = objects_of(&revision1, &s.namespace, &all_kinds)
+        .into_iter()
+        .chain(objects_of(&revision2, &s.namespace, &all_kinds))
+        .map(|o| o.kind)
+        .chain(["ConfigMap".to_string()])
+        .collect();
+    let lister = snapshot::Lister::new(s, &kinds, &chart_kinds);
     let snap = || snapshot::take(s, name, &lister);
 
     // The plan and the native twin, on a cluster ours has not changed.
