@@ -160,15 +160,6 @@ fn lease_holder(s: &Scenario, release: &str) -> Option<String> {
     (!holder.is_empty()).then_some(holder)
 }
 
-fn resource_versions(s: &Scenario) -> String {
-    s.kubectl(&[
-        "get",
-        "configmaps,deployments,secrets",
-        "--output=jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion} {end}",
-    ])
-    .stdout
-}
-
 fn a_second_run_from_another_machine_backs_off_naming_the_first(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "concurrent-ours");
@@ -187,7 +178,10 @@ fn a_second_run_from_another_machine_backs_off_naming_the_first(helm: HelmMajor)
         lease_holder(&s, "more").is_some()
     });
     let holder = lease_holder(&s, "more").unwrap();
-    let before = (resource_versions(&s), history(&s, "more"));
+    let before = (
+        s.resource_versions("configmaps,deployments,secrets"),
+        history(&s, "more"),
+    );
     let elsewhere = s.home.path().join("other-machine");
     let command = s.safe_rollback_command(&["more", "1", "--cleanup-on-fail"]);
     let second = Run::from(from_another_machine(command, &elsewhere).output().unwrap());
@@ -197,7 +191,13 @@ fn a_second_run_from_another_machine_backs_off_naming_the_first(helm: HelmMajor)
         "names the first run:\n{second}"
     );
     assert!(second.stderr.contains("nothing was changed"), "{second}");
-    assert_eq!((resource_versions(&s), history(&s, "more")), before);
+    assert_eq!(
+        (
+            s.resource_versions("configmaps,deployments,secrets"),
+            history(&s, "more")
+        ),
+        before
+    );
     signal_group(&first, libc::SIGTERM);
     let first = Run::from(first.wait_with_output().unwrap());
     assert_ne!(first.code, 6, "{first}");
@@ -294,20 +294,6 @@ fn a_lease_left_on_another_machine_is_taken_over_once_it_expires(helm: HelmMajor
     assert_eq!(lease_holder(&s, "more"), None, "released at the end");
 }
 
-/// A kubeconfig for the bed's admin impersonating `user` (kubectl and helm both honour `as`).
-fn impersonating(s: &Scenario, user: &str) -> std::path::PathBuf {
-    let admin = std::fs::read_to_string(&s.bed.kubeconfig).unwrap();
-    let token_line = admin
-        .lines()
-        .find(|l| l.trim_start().starts_with("token:"))
-        .expect("a token in the bed's kubeconfig");
-    let indent = &token_line[..token_line.len() - token_line.trim_start().len()];
-    let limited = admin.replace(token_line, &format!("{token_line}\n{indent}as: {user}"));
-    let path = s.home.path().join(format!("kubeconfig-{user}"));
-    std::fs::write(&path, limited).unwrap();
-    path
-}
-
 fn a_user_without_lease_rights_still_rolls_back(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "no-lease-rights");
@@ -328,7 +314,7 @@ fn a_user_without_lease_rights_still_rolls_back(helm: HelmMajor) {
         "--user=team-deployer",
     ]);
     let mut command = s.safe_rollback_command(&["seed", "1", "--output", "json"]);
-    command.env("KUBECONFIG", impersonating(&s, "team-deployer"));
+    command.env("KUBECONFIG", s.kubeconfig_as("team-deployer"));
     let run = Run::from(command.output().unwrap());
     assert_eq!(run.code, 0, "{run}");
     let report = run.json();

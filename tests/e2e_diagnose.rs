@@ -22,13 +22,7 @@ for_both_helms!(
 /// resourceVersion (the release's Secrets included) and Leases, and the journal directory.
 fn state(s: &Scenario, release: &str) -> (String, String, bool) {
     let history = s.helm(&["history", release, "-o", "json"]).ok().stdout;
-    let objects = s
-        .kubectl(&[
-            "get",
-            "configmaps,services,deployments,secrets,leases",
-            "--output=jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion} {end}",
-        ])
-        .stdout;
+    let objects = s.resource_versions("configmaps,services,deployments,secrets,leases");
     (history, objects, s.journal_dir().exists())
 }
 

@@ -42,20 +42,11 @@ fn history(s: &Scenario) -> String {
     s.helm(&["history", "ft", "-o", "json"]).ok().stdout
 }
 
-fn versions(s: &Scenario) -> String {
-    s.kubectl(&[
-        "get",
-        "configmaps,services,deployments,secrets",
-        "--output=jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion} {end}",
-    ])
-    .stdout
-}
-
 fn a_bare_rollback_onto_a_failed_revision_is_refused(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "failed-target");
     let before = failed_between_good(&s);
-    let objects = versions(&s);
+    let objects = s.resource_versions("configmaps,services,deployments,secrets");
 
     let run = s.safe_rollback(&["ft", "--output", "json"]);
     assert_eq!(run.code, 5, "{run}");
@@ -81,7 +72,11 @@ fn a_bare_rollback_onto_a_failed_revision_is_refused(helm: HelmMajor) {
         "{run}"
     );
     assert_eq!(history(&s), before, "no new revision");
-    assert_eq!(versions(&s), objects, "no object changed");
+    assert_eq!(
+        s.resource_versions("configmaps,services,deployments,secrets"),
+        objects,
+        "no object changed"
+    );
 
     // The text report says the same, and `--plan` refuses alike.
     let text = s.safe_rollback(&["ft"]);

@@ -19,21 +19,11 @@ for_both_helms!(
     a_kept_object_helm3_cannot_roll_back_over_is_seen_coming,
 );
 
-/// kind/name → resourceVersion of every object in the namespace we care about.
-fn versions(s: &Scenario) -> String {
-    s.kubectl(&[
-        "get",
-        "configmaps,services,deployments,secrets",
-        "--output=jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion} {end}",
-    ])
-    .stdout
-}
-
 fn an_invalid_target_is_refused_before_anything_changes(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "invalid");
     s.seed_release("seed", true);
-    let before = versions(&s);
+    let before = s.resource_versions("configmaps,services,deployments,secrets");
     let history_before = s.helm(&["history", "seed", "-o", "json"]).ok().stdout;
 
     let run = s.safe_rollback(&["seed", "2", "--cleanup-on-fail", "--output", "json"]);
@@ -50,7 +40,11 @@ fn an_invalid_target_is_refused_before_anything_changes(helm: HelmMajor) {
         !run.stderr.contains("Rollback"),
         "helm must not have run:\n{run}"
     );
-    assert_eq!(versions(&s), before, "every resourceVersion unchanged");
+    assert_eq!(
+        s.resource_versions("configmaps,services,deployments,secrets"),
+        before,
+        "every resourceVersion unchanged"
+    );
     assert_eq!(s.uid("service/seed-standby"), None);
     let history_after = s.helm(&["history", "seed", "-o", "json"]).ok().stdout;
     assert_eq!(history_before, history_after, "no new revision");
@@ -65,7 +59,7 @@ fn a_foreign_object_is_refused_and_left_untouched(helm: HelmMajor) {
             .stdout
     };
     let data_before = data();
-    let before = versions(&s);
+    let before = s.resource_versions("configmaps,services,deployments,secrets");
 
     let run = s.safe_rollback(&["more", "1", "--output", "json"]);
     assert_eq!(run.code, 5, "{run}");
@@ -79,7 +73,10 @@ fn a_foreign_object_is_refused_and_left_untouched(helm: HelmMajor) {
         "{reasons:#?}"
     );
     assert_eq!(data(), data_before);
-    assert_eq!(versions(&s), before);
+    assert_eq!(
+        s.resource_versions("configmaps,services,deployments,secrets"),
+        before
+    );
 
     // The explicit flag lets helm do what it does: helm 4 adopts it, helm 3 fails on it.
     let run = s.safe_rollback(&["more", "1", "--allow-takeover", "--output", "json"]);
@@ -313,7 +310,7 @@ fn plan_changes_nothing(helm: HelmMajor) {
         .ok();
     s.helm(&["upgrade", "seed", &chart, "--set", "withService=false"])
         .ok();
-    let before = versions(&s);
+    let before = s.resource_versions("configmaps,services,deployments,secrets");
     // Revision 2 has the Service: the plan must say it would be created.
     let run: Run = s.safe_rollback(&["seed", "2", "--plan", "--output", "json"]);
     assert_eq!(run.code, 0, "{run}");
@@ -326,7 +323,10 @@ fn plan_changes_nothing(helm: HelmMajor) {
     assert!(strings(&plan["update"])
         .iter()
         .any(|o| o.ends_with("/seed-web")));
-    assert_eq!(versions(&s), before);
+    assert_eq!(
+        s.resource_versions("configmaps,services,deployments,secrets"),
+        before
+    );
     let run = s.safe_rollback(&["seed", "1", "--plan"]);
     assert_eq!(run.code, 0, "{run}");
     assert!(
@@ -351,7 +351,7 @@ fn a_kept_object_helm3_cannot_roll_back_over_is_seen_coming(helm: HelmMajor) {
     s.helm(&["install", "k", chart, "--set", "kept=true"]).ok();
     s.helm(&["upgrade", "k", chart, "--set", "kept=false"]).ok();
     let kept = s.uid("configmap/k-kept").expect("helm kept it");
-    let before = versions(&s);
+    let before = s.resource_versions("configmaps,services,deployments,secrets");
 
     let run = s.safe_rollback(&["k", "1", "--cleanup-on-fail", "--output", "json"]);
     match helm {
@@ -366,7 +366,11 @@ fn a_kept_object_helm3_cannot_roll_back_over_is_seen_coming(helm: HelmMajor) {
                     ) && r.contains("no ConfigMap with the name \"k-kept\" found")),
                 "{reasons:#?}"
             );
-            assert_eq!(versions(&s), before, "nothing changed");
+            assert_eq!(
+                s.resource_versions("configmaps,services,deployments,secrets"),
+                before,
+                "nothing changed"
+            );
             // Let helm try anyway: it fails as predicted, and the kept object survives.
             let run = s.safe_rollback(&["k", "1", "--allow-takeover", "--output", "json"]);
             assert_eq!(run.code, 1, "{run}");

@@ -46,15 +46,6 @@ fn signal_group(pid: u32, signal: i32) {
     assert_eq!(unsafe { libc::kill(-(pid as i32), signal) }, 0);
 }
 
-fn versions(s: &Scenario) -> String {
-    s.kubectl(&[
-        "get",
-        "configmaps,deployments,services",
-        "--output=jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion} {end}",
-    ])
-    .stdout
-}
-
 fn sigterm_is_passed_to_helm_and_the_journal_is_completed(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "sigterm");
@@ -138,14 +129,14 @@ fn a_second_run_on_the_same_release_backs_off(helm: HelmMajor) {
     let s = Scenario::new(bed, helm, "twice");
     s.hanging_release();
     let first = start_hanging_rollback(&s, &[]);
-    let versions_before = versions(&s);
+    let versions_before = s.resource_versions("configmaps,deployments,services");
     let second = s.safe_rollback(&["more", "2", "--cleanup-on-fail"]);
     assert_eq!(second.code, 6, "{second}");
     assert_eq!(second.plugin_stderr_lines().len(), 1, "{second}");
     assert!(second
         .stderr
         .contains("another helm safe-rollback is working on release more"));
-    let versions_after = versions(&s);
+    let versions_after = s.resource_versions("configmaps,deployments,services");
     assert_eq!(
         versions_before, versions_after,
         "the second run touched nothing"

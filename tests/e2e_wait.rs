@@ -204,7 +204,7 @@ fn pods_the_user_may_not_list_are_a_warning_not_a_crash(helm: HelmMajor) {
     ]);
     let args = ["w", "1", "--wait", "--timeout", "10s", "--output", "json"];
     let mut command = s.safe_rollback_command(&args);
-    command.env("KUBECONFIG", impersonating(&s, "team-deployer"));
+    command.env("KUBECONFIG", s.kubeconfig_as("team-deployer"));
     let run = Run::from(command.output().unwrap());
     assert_eq!(run.code, 1, "helm's own exit code:\n{run}");
     let report = run.json();
@@ -270,19 +270,4 @@ fn with_wait_for_jobs_a_job_that_never_ran_is_named(helm: HelmMajor) {
             && detail.contains("never scheduled"),
         "{run}"
     );
-}
-
-/// A kubeconfig for the bed's admin impersonating `user` (kubectl and helm both honour `as`);
-/// as in `e2e_concurrency.rs`.
-fn impersonating(s: &Scenario, user: &str) -> std::path::PathBuf {
-    let admin = std::fs::read_to_string(&s.bed.kubeconfig).unwrap();
-    let token_line = admin
-        .lines()
-        .find(|l| l.trim_start().starts_with("token:"))
-        .expect("a token in the bed's kubeconfig");
-    let indent = &token_line[..token_line.len() - token_line.trim_start().len()];
-    let limited = admin.replace(token_line, &format!("{token_line}\n{indent}as: {user}"));
-    let path = s.home.path().join(format!("kubeconfig-{user}"));
-    std::fs::write(&path, limited).unwrap();
-    path
 }

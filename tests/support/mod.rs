@@ -373,6 +373,32 @@ impl Scenario {
         killed.wait().expect("reap the killed run");
     }
 
+    /// `Kind/name=resourceVersion …` of every object of `resources` (kubectl's comma list) in
+    /// this scenario's namespace: equal before and after means nothing was written.
+    pub fn resource_versions(&self, resources: &str) -> String {
+        self.kubectl(&[
+            "get",
+            resources,
+            "--output=jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion} {end}",
+        ])
+        .stdout
+    }
+
+    /// A kubeconfig for the bed's admin impersonating `user` (kubectl and helm both honour
+    /// `as`): a user with only the rights given to `user` by a test's Role.
+    pub fn kubeconfig_as(&self, user: &str) -> PathBuf {
+        let admin = std::fs::read_to_string(&self.bed.kubeconfig).expect("the bed's kubeconfig");
+        let token_line = admin
+            .lines()
+            .find(|l| l.trim_start().starts_with("token:"))
+            .expect("a token in the bed's kubeconfig");
+        let indent = &token_line[..token_line.len() - token_line.trim_start().len()];
+        let limited = admin.replace(token_line, &format!("{token_line}\n{indent}as: {user}"));
+        let path = self.home.path().join(format!("kubeconfig-{user}"));
+        std::fs::write(&path, limited).expect("write the impersonating kubeconfig");
+        path
+    }
+
     /// Routes every later helm, kubectl and helm-safe-rollback call of this scenario through a
     /// new fault proxy; keep the proxy alive for as long as the scenario uses it.
     pub fn through_fault_proxy(&mut self) -> fault_proxy::FaultProxy {
