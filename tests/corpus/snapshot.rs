@@ -256,6 +256,16 @@ fn normalise(mut object: Value) -> Value {
             map.remove("secrets");
         }
     }
+    // A Service's cluster IP is allocated by the API server when the chart leaves it out: an
+    // object both rollbacks recreated gets a new one each time. A headless `None` stays.
+    if object["kind"] == "Service" {
+        if let Some(spec) = object["spec"].as_object_mut() {
+            if spec.get("clusterIP").and_then(Value::as_str) != Some("None") {
+                spec.remove("clusterIP");
+                spec.remove("clusterIPs");
+            }
+        }
+    }
     if let Some(meta) = object["metadata"].as_object_mut() {
         for field in [
             "uid",
@@ -276,6 +286,8 @@ fn normalise(mut object: Value) -> Value {
                     // The HPA controller's status, shown as annotations by autoscaling/v1:
                     // written whenever it last looked, not by helm.
                     && !k.starts_with("autoscaling.alpha.kubernetes.io/")
+                    // When the endpoints controller last reacted: the time of the recreation.
+                    && k != "endpoints.kubernetes.io/last-change-trigger-time"
             });
             if annotations.is_empty() {
                 meta.remove("annotations");
