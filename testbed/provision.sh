@@ -111,6 +111,10 @@ if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ]; th
   for deb in "$work"/golang-1.15-*.deb; do dpkg -x "$deb" "$work/go"; done
   export GOROOT="$work/go/usr/lib/go-1.15"
   export PATH="$GOROOT/bin:$PATH"
+  # The machine's own Go settings (its go env file: GOFLAGS such as -buildvcs) are for a newer
+  # Go: Go 1.15 refuses flags it does not know, and kubernetes' scripts reset GOFLAGS.
+  : >"$work/go.env"
+  export GOENV="$work/go.env" GOFLAGS=-mod=vendor
   go version >&2
   step="download kubernetes 1.20.2 source (bookworm)"
   (cd "$work" && apt-get "${APT_OPTS[@]}" source --download-only -q "kubernetes=1.20.5+really1.20.2-1.1+deb12u1" >/dev/null)
