@@ -18,6 +18,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::domain::model::{RELEASE_NAMESPACE_ANNOTATION, RELEASE_NAME_ANNOTATION};
+
 /// How the rollback will write objects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -94,6 +96,50 @@ pub fn client_side_patch(target: &Value, original: Option<&Value>) -> Value {
     }
 }
 
+/// The label helm puts on every object it writes, beside the two ownership annotations.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+
+/// The target object as helm writes it: before its update, helm's rollback (and install and
+/// upgrade) merges its ownership metadata into every target object — the label
+/// `app.kubernetes.io/managed-by: Helm` and the release name and namespace annotations, over
+/// whatever the chart set there. A model of the write without them would remove helm's own
+/// annotations wherever the chart renders none.
+pub fn stamp_ownership(body: &mut Value, release: &str, release_namespace: &str) {
+    let Some(object) = body.as_object_mut() else {
+        return;
+    };
+    let metadata = object
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !metadata.is_object() {
+        *metadata = Value::Object(Map::new());
+    }
+    let metadata = metadata.as_object_mut().expect("just made an object");
+    merge_strings(metadata, "labels", &[(MANAGED_BY_LABEL, "Helm")]);
+    merge_strings(
+        metadata,
+        "annotations",
+        &[
+            (RELEASE_NAME_ANNOTATION, release),
+            (RELEASE_NAMESPACE_ANNOTATION, release_namespace),
+        ],
+    );
+}
+
+/// Sets `pairs` in the string map `metadata[key]`, making it when the chart left it empty.
+fn merge_strings(metadata: &mut Map<String, Value>, key: &str, pairs: &[(&str, &str)]) {
+    let map = metadata
+        .entry(key)
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !map.is_object() {
+        *map = Value::Object(Map::new());
+    }
+    let map = map.as_object_mut().expect("just made an object");
+    for (name, value) in pairs {
+        map.insert(name.to_string(), Value::String(value.to_string()));
+    }
+}
+
 /// What the server said about one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
@@ -108,8 +154,16 @@ pub enum Answer {
     Unchecked(String),
 }
 
-/// Reads an API server answer to a dry-run write. `message` is the server's own message.
-pub fn answer(status: u16, reason: Option<&str>, message: &str, creating: bool) -> Answer {
+/// Reads an API server answer to a dry-run write. `message` is the server's own message;
+/// `helms_own_write` says the request is exactly the write helm will make (a server-side apply
+/// or a create of the target object), not a model of it (a client-side patch).
+pub fn answer(
+    status: u16,
+    reason: Option<&str>,
+    message: &str,
+    creating: bool,
+    helms_own_write: bool,
+) -> Answer {
     let message = message.to_string();
     match status {
         200..=299 => Answer::Accepted,
@@ -122,8 +176,23 @@ pub fn answer(status: u16, reason: Option<&str>, message: &str, creating: bool) 
         404 if reason == Some("NotFound") => Answer::Rejected(message),
         403 => Answer::Unchecked(format!("not allowed to dry-run: {message}")),
         409 => Answer::Unchecked(format!("conflict: {message}")),
+        500 if helms_own_write && objects_to_content(&message) => Answer::Rejected(message),
         _ => Answer::Unchecked(format!("HTTP {status}: {message}")),
     }
+}
+
+/// Whether a server error is about the written object's own content: the server could not
+/// decode, convert or type it (an invalid quantity, a list item without its key). The same
+/// write by helm meets the same answer; an error about anything else (storage, a webhook, the
+/// server itself) says nothing about the object.
+fn objects_to_content(message: &str) -> bool {
+    const ABOUT_THE_OBJECT: [&str; 4] = [
+        "failed to convert new object",
+        "failed to create typed patch object",
+        "failed to decode",
+        "unable to decode",
+    ];
+    ABOUT_THE_OBJECT.iter().any(|words| message.contains(words))
 }
 
 #[cfg(test)]
@@ -202,25 +271,65 @@ mod tests {
         );
     }
 
+    /// A target rendered without annotations (a chart whose common annotations are unset)
+    /// still carries helm's ownership metadata, so the patch from a revision that had
+    /// annotations removes the chart's and keeps helm's.
+    #[test]
+    fn the_target_carries_helms_ownership_as_helm_writes_it() {
+        let manifest = crate::domain::manifest::parse_documents(
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels:\n  annotations:\n    team: a\n",
+        )
+        .unwrap();
+        let mut target = manifest[0].body.clone();
+        stamp_ownership(&mut target, "web", "prod");
+        assert_eq!(
+            target["metadata"],
+            json!({"name": "c",
+                   "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                   "annotations": {"team": "a", "meta.helm.sh/release-name": "web",
+                                   "meta.helm.sh/release-namespace": "prod"}})
+        );
+        let mut bare = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        stamp_ownership(&mut bare, "web", "prod");
+        let original = json!({"metadata": {"name": "c", "annotations": {"team": "a"}}});
+        assert_eq!(
+            client_side_patch(&bare, Some(&original))["metadata"]["annotations"],
+            json!({"team": null, "meta.helm.sh/release-name": "web",
+                   "meta.helm.sh/release-namespace": "prod"})
+        );
+    }
+
     /// The answers that are not real captures are the API server's documented shapes; real
     /// ones are tested on the kubectl adapter with tests/fixtures/api.
     #[test]
     fn only_an_objection_to_the_object_is_a_rejection() {
         assert!(matches!(
-            answer(422, Some("Invalid"), "x", false),
+            answer(422, Some("Invalid"), "x", false, false),
             Answer::Rejected(_)
         ));
-        assert_eq!(answer(404, Some("NotFound"), "gone", false), Answer::Absent);
+        assert_eq!(
+            answer(404, Some("NotFound"), "gone", false, false),
+            Answer::Absent
+        );
         assert!(matches!(
-            answer(404, Some("NotFound"), "namespaces \"x\" not found", true),
+            answer(
+                404,
+                Some("NotFound"),
+                "namespaces \"x\" not found",
+                true,
+                true
+            ),
             Answer::Rejected(_)
         ));
         for status in [403, 409, 500, 503, 504] {
             assert!(
-                matches!(answer(status, None, "x", false), Answer::Unchecked(_)),
+                matches!(answer(status, None, "x", false, true), Answer::Unchecked(_)),
                 "{status}"
             );
         }
-        assert_eq!(answer(415, None, "", false), Answer::NoStrategicMerge);
+        assert_eq!(
+            answer(415, None, "", false, false),
+            Answer::NoStrategicMerge
+        );
     }
 }

@@ -203,6 +203,11 @@ impl Capturer<'_> {
     /// Stage 2: what needs the manifests — the live objects, the write method and dry run, the
     /// last successful revision's manifest — then the snapshot.
     fn read_live(&self, mut release: Release<'_>) -> Result<Captured, CaptureError> {
+        // What helm writes is the target with its ownership metadata merged in: the dry run and
+        // verification model that write, not the manifest as stored.
+        for document in &mut release.target_documents {
+            dry_run::stamp_ownership(&mut document.body, self.request.release, &release.namespace);
+        }
         let current = objects_of(&release.current_documents);
         let target = objects_of(&release.target_documents);
         let last_successful_revision = preflight::last_successful_revision(&release.history);

@@ -1,0 +1,206 @@
+//! Judged and predicted exactly as helm applies: the verdicts of verification and the preflight
+//! follow from what helm really writes, and a twin release rolled back by native `helm
+//! rollback` is the reference for each. The project's own chart `tests/fixtures/charts/fidelity`
+//! has the shapes of popular charts that matter here: common annotations and labels rendered
+//! only when set, pod annotations, an optional component, a resource quantity from values.
+//! helm 4 runs both of its apply methods: server-side (its default for new installs) and
+//! client-side.
+
+mod support;
+
+use serde_json::Value;
+use support::{strings, HelmMajor, Scenario};
+
+for_both_helms!(
+    a_rollback_to_a_revision_without_annotations_is_no_drift,
+    a_target_the_server_cannot_take_is_refused_with_nothing_changed
+);
+
+/// The apply methods this helm has, as `helm install`/`upgrade` flags: `(tag, flags)`.
+fn apply_methods(helm: HelmMajor) -> Vec<(&'static str, &'static [&'static str])> {
+    match helm {
+        HelmMajor::V3 => vec![("csa", &[])],
+        HelmMajor::V4 => vec![("ssa", &[]), ("csa", &["--server-side=false"])],
+    }
+}
+
+fn fidelity_chart(s: &Scenario) -> String {
+    let from =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/charts/fidelity");
+    let to = s.home.path().join("chart-fidelity");
+    support::copy_dir(&from, &to);
+    to.display().to_string()
+}
+
+/// `helm install` then each upgrade (its arguments), with the method's flags; the upgrades'
+/// own success is the caller's business (some are meant to fail).
+fn release_with(s: &Scenario, release: &str, chart: &str, method: &[&str], upgrades: &[&[&str]]) {
+    let mut install = vec!["install", release, chart];
+    install.extend(method);
+    s.helm(&install).ok();
+    for args in upgrades {
+        let mut upgrade = vec!["upgrade", release, chart];
+        upgrade.extend(method);
+        upgrade.extend(*args);
+        s.helm(&upgrade);
+    }
+}
+
+/// Popular chart families render `metadata.annotations` only when a value sets some. Rolled
+/// back to the revision without them, helm removes the chart's annotations and keeps its own
+/// ownership metadata: a clean rollback, which ours must call one, leaving the same live
+/// metadata as the twin rolled back by native helm.
+fn a_rollback_to_a_revision_without_annotations_is_no_drift(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "no-annotations");
+    let chart = fidelity_chart(&s);
+    let annotated: &[&str] = &[
+        "--set",
+        "commonAnnotations.team=payments",
+        "--set",
+        "commonLabels.tier=web",
+        "--set",
+        "podAnnotations.checksum=abc",
+    ];
+    for (tag, method) in apply_methods(helm) {
+        let (ours, twin) = (format!("ours-{tag}"), format!("twin-{tag}"));
+        release_with(&s, &ours, &chart, method, &[annotated]);
+        release_with(&s, &twin, &chart, method, &[annotated]);
+
+        let run = s.safe_rollback(&[&ours, "1", "--output", "json"]);
+        assert_eq!(run.code, 0, "{tag}: {run}");
+        let report = run.json();
+        assert_eq!(report["outcome"], "succeeded", "{tag}: {run}");
+        assert_eq!(report["verified"], true, "{tag}: {run}");
+        assert_eq!(report["drifted"], serde_json::json!([]), "{tag}: {run}");
+        assert_eq!(
+            report["primary_errors"],
+            serde_json::json!([]),
+            "{tag}: {run}"
+        );
+        s.helm(&["rollback", &twin, "1"]).ok();
+
+        let live = live_metadata(&s, &ours);
+        assert_eq!(
+            live,
+            live_metadata(&s, &twin),
+            "{tag}: ours and the twin differ"
+        );
+        let config = &live[0];
+        assert_eq!(config.0, "ConfigMap/REL-config");
+        assert_eq!(
+            config.1["annotations"],
+            serde_json::json!({"meta.helm.sh/release-name": "REL",
+                               "meta.helm.sh/release-namespace": s.namespace}),
+            "{tag}: the chart's annotation is gone, helm's own stay"
+        );
+        assert_eq!(config.1["labels"]["app.kubernetes.io/managed-by"], "Helm");
+        assert!(config.1["labels"].get("tier").is_none(), "{tag}: {live:?}");
+    }
+}
+
+/// A target revision the API server will not take (a memory request of `lots`): with helm 4's
+/// server-side apply the server answers the very apply helm makes with an HTTP 500 about the
+/// object's conversion, with client-side patches a 4xx. Either is the verdict: refused, exit 5,
+/// nothing changed, the server's reason first in `primary_errors` as in `refusal_reasons`. The
+/// twin shows what native helm does instead: it fails on the same reason after creating the
+/// optional component, which it leaves behind, and records a failed revision.
+fn a_target_the_server_cannot_take_is_refused_with_nothing_changed(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "cannot-take");
+    let chart = fidelity_chart(&s);
+    // helm's cleanup removes what the failed upgrade created: no orphan before the rollback.
+    let invalid: &[&str] = &[
+        "--set",
+        "memory=lots",
+        "--set",
+        "extra.enabled=true",
+        "--cleanup-on-fail",
+    ];
+    for (tag, method) in apply_methods(helm) {
+        let (ours, twin) = (format!("ours-{tag}"), format!("twin-{tag}"));
+        release_with(&s, &ours, &chart, method, &[invalid, &[]]);
+        release_with(&s, &twin, &chart, method, &[invalid, &[]]);
+        // A Deployment's status is the controller's to write at any time: its generation says
+        // whether its spec was written.
+        let before = (s.resource_versions("configmaps"), generation(&s, &ours));
+
+        let run = s.safe_rollback(&[&ours, "2", "--output", "json"]);
+        assert_eq!(run.code, 5, "{tag}: {run}");
+        let report = run.json();
+        assert_eq!(report["outcome"], "refused", "{tag}: {run}");
+        let reasons = strings(&report["refusal_reasons"]);
+        let primary = strings(&report["primary_errors"]);
+        assert!(
+            reasons[0].contains("quantities must match"),
+            "{tag}: the server's reason: {run}"
+        );
+        assert_eq!(primary.first(), reasons.first(), "{tag}: {run}");
+        let after = (s.resource_versions("configmaps"), generation(&s, &ours));
+        assert_eq!(after, before, "{tag}: nothing was written");
+        assert_eq!(s.uid(&format!("configmap/{ours}-extra")), None, "{tag}");
+        assert_eq!(revisions(&s, &ours), 3, "{tag}: no new revision");
+
+        let native = s.helm(&["rollback", &twin, "2"]);
+        assert_ne!(native.code, 0, "{tag}: native helm fails: {native}");
+        assert!(
+            native.stderr.contains("quantities must match"),
+            "{tag}: {native}"
+        );
+        assert!(s.uid(&format!("configmap/{twin}-extra")).is_some(), "{tag}");
+        assert_eq!(revisions(&s, &twin), 4, "{tag}: a failed revision");
+    }
+}
+
+fn generation(s: &Scenario, release: &str) -> String {
+    let object = format!("deployment/{release}-web");
+    s.kubectl(&["get", &object, "--output=jsonpath={.metadata.generation}"])
+        .stdout
+}
+
+fn revisions(s: &Scenario, release: &str) -> usize {
+    let history = s.helm(&["history", release, "--output", "json"]).ok();
+    serde_json::from_str::<Vec<Value>>(&history.stdout)
+        .expect("helm history JSON")
+        .len()
+}
+
+/// `(Kind/name, {labels, annotations, template_annotations})` of a release's ConfigMaps and
+/// Deployments, the release's name replaced by `REL`; what the controllers write on their own
+/// (a Deployment's revision annotation) left out.
+fn live_metadata(s: &Scenario, release: &str) -> Vec<(String, Value)> {
+    let run = s.kubectl(&[
+        "get",
+        "configmaps,deployments",
+        "--selector",
+        &format!("app.kubernetes.io/instance={release}"),
+        "--output",
+        "json",
+    ]);
+    let text = run.stdout.replace(release, "REL");
+    let list: Value = serde_json::from_str(&text).expect("kubectl JSON");
+    let mut out: Vec<(String, Value)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let mut annotations = item["metadata"]["annotations"].clone();
+            if let Some(map) = annotations.as_object_mut() {
+                map.remove("deployment.kubernetes.io/revision");
+            }
+            let name = format!(
+                "{}/{}",
+                item["kind"].as_str().unwrap(),
+                item["metadata"]["name"].as_str().unwrap()
+            );
+            let metadata = serde_json::json!({
+                "labels": item["metadata"]["labels"],
+                "annotations": annotations,
+                "template_annotations": item["spec"]["template"]["metadata"]["annotations"],
+            });
+            (name, metadata)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
