@@ -162,11 +162,15 @@ impl DryRunWrite<'_> {
         result: &mut DryRun,
     ) -> Result<Option<Method>> {
         let creating = step == Method::Post;
+        // A create or a server-side apply of the target is helm's write itself; a patch is our
+        // model of helm's three-way patch.
+        let helms_own_write = matches!(step, Method::Post | Method::Apply);
         let answer = dry_run::answer(
             response.status,
             response.reason().as_deref(),
             &response.message(),
             creating,
+            helms_own_write,
         );
         match answer {
             Answer::Accepted => {

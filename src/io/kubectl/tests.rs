@@ -88,7 +88,8 @@ fn a_list_page_gives_identities_and_the_next_page() {
 /// The real answer of the bed's API server to a dry run of an invalid Deployment.
 #[test]
 fn a_rejection_is_the_servers_message_and_a_dead_server_is_no_verdict() {
-    let read = |r: &Response| dry_run::answer(r.status, r.reason().as_deref(), &r.message(), false);
+    let read =
+        |r: &Response| dry_run::answer(r.status, r.reason().as_deref(), &r.message(), false, false);
     let invalid = Response {
         status: 422,
         body: fixture("dry-run-invalid-deployment.json"),
@@ -113,30 +114,61 @@ fn a_rejection_is_the_servers_message_and_a_dead_server_is_no_verdict() {
 }
 
 /// Real answers of the bed's API server (v1.20) that are no verdict on the object: a
-/// validating webhook with `sideEffects: Unknown` refuses every dry run, and the server's
-/// server-side apply cannot handle a Service port without `protocol` (argo-cd, harbor…).
+/// validating webhook with `sideEffects: Unknown` refuses every dry run, and a server error
+/// from a write that is only our model of helm's (a patch).
 #[test]
 fn a_check_the_server_cannot_make_is_no_verdict() {
-    let read = |status, file| {
-        let r = Response {
-            status,
-            body: fixture(file),
-        };
-        dry_run::answer(r.status, r.reason().as_deref(), &r.message(), false)
-    };
-    let webhook = read(400, "dry-run-webhook-without-dry-run.json");
+    let webhook = read(400, "dry-run-webhook-without-dry-run.json", true);
     assert_eq!(
         webhook,
         Answer::Unchecked(
             "admission webhook \"no-dry-run.hsr.example.com\" does not support dry run".into()
         )
     );
-    let Answer::Unchecked(reason) = read(500, "dry-run-apply-service-without-protocol-500.json")
-    else {
-        panic!("a 500 is no verdict")
+    let Answer::Unchecked(reason) = read(
+        500,
+        "dry-run-apply-service-without-protocol-500.json",
+        false,
+    ) else {
+        panic!("a 500 to a model of helm's write is no verdict")
     };
     assert!(
         reason.starts_with("HTTP 500: failed to create typed patch object"),
         "{reason}"
     );
+}
+
+/// Real answers of the bed's API server (v1.20) to a server-side apply, the very write helm 4
+/// makes: a 500 about the object's own content is what helm meets too.
+#[test]
+fn a_server_error_about_the_object_in_helms_own_write_is_a_rejection() {
+    for file in [
+        "dry-run-apply-service-without-protocol-500.json",
+        "dry-run-apply-invalid-quantity-500.json",
+    ] {
+        assert!(
+            matches!(read(500, file, true), Answer::Rejected(_)),
+            "{file}: {:?}",
+            read(500, file, true)
+        );
+    }
+    let Answer::Rejected(message) = read(500, "dry-run-apply-invalid-quantity-500.json", true)
+    else {
+        unreachable!()
+    };
+    assert!(message.contains("quantities must match"), "{message}");
+}
+
+fn read(status: u16, file: &str, helms_own_write: bool) -> Answer {
+    let r = Response {
+        status,
+        body: fixture(file),
+    };
+    dry_run::answer(
+        r.status,
+        r.reason().as_deref(),
+        &r.message(),
+        false,
+        helms_own_write,
+    )
 }
