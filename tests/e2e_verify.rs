@@ -163,6 +163,13 @@ fn drift_scenario(helm: HelmMajor, name: &str, extra: &[&str]) {
     assert_eq!(run.code, 7, "{run}");
     let report = run.json();
     assert_eq!(report["outcome"], "drifted");
+    let primary = support::strings(&report["primary_errors"]);
+    assert!(
+        primary[0]
+            .starts_with("helm reported success, but 1 object(s) do not match revision 1: Widget/")
+            && primary[0].contains("w-widget"),
+        "the drift is the reason the run did not succeed: {run}"
+    );
     let drifted = report["drifted"].as_array().unwrap();
     assert_eq!(drifted.len(), 1, "{run}");
     assert_eq!(drifted[0]["kind"], "Widget");

@@ -157,15 +157,27 @@ fn plan(out: &mut String, report: &Report) {
 
 /// Why it failed, cause first; a failure helm gave no words for is said to be one.
 fn causes(out: &mut String, report: &Report) {
+    // The reason leading `primary_errors` is also said by the refusal, drift, lock or
+    // transient lines: said once here.
+    let drift = crate::domain::report::drift_summary(report);
+    let said_elsewhere = |e: &String| {
+        report.refusal_reasons.contains(e)
+            || report.lock_errors.contains(e)
+            || report.transient_errors.contains(e)
+            || drift.as_ref() == Some(e)
+    };
     let mut causes: Vec<(&str, &String)> = Vec::new();
-    causes.extend(report.primary_errors.iter().map(|e| ("error", e)));
+    causes.extend(
+        report
+            .primary_errors
+            .iter()
+            .filter(|e| !said_elsewhere(e))
+            .map(|e| ("error", e)),
+    );
     causes.extend(report.lock_errors.iter().map(|e| ("locked", e)));
     causes.extend(report.transient_errors.iter().map(|e| ("transient", e)));
     for (label, text) in &causes {
         line(out, format!("{label}:").red().bold(), &indent(text));
-    }
-    if report.outcome == Outcome::Failed && report.stage == "rollback" && causes.is_empty() {
-        out.push_str("  error: helm printed no error message\n");
     }
 }
 

@@ -201,8 +201,28 @@ impl From<&Record> for Report {
             report.verify_error = verification.error.clone();
             report.drifted = verification.drifted.clone();
         }
+        report.lead_with_the_reason();
         report
     }
+}
+
+/// What a drifted run's first primary error says: how many objects differ, and the first.
+pub fn drift_summary(report: &Report) -> Option<String> {
+    let first = report.drifted.first()?;
+    let how = match (&first.reason, first.fields.first()) {
+        (Some(reason), _) => reason.clone(),
+        (None, Some(field)) => format!(
+            "{}: expected {}, live {}",
+            field.path, field.expected, field.live
+        ),
+        (None, None) => "differs".into(),
+    };
+    Some(format!(
+        "helm reported success, but {} object(s) do not match revision {}: {} ({how})",
+        report.drifted.len(),
+        report.to_revision.unwrap_or_default(),
+        first.object()
+    ))
 }
 
 /// The orphans preflight found that are still there (not removed before helm ran).
@@ -254,6 +274,35 @@ impl Report {
             .collect();
     }
 
+    /// Makes `primary_errors[0]` the reason the run did not succeed, whatever the outcome and
+    /// whichever helm: the refusal's reason, the drift, the lock or transient error when helm
+    /// gave no other, or that helm gave none.
+    fn lead_with_the_reason(&mut self) {
+        let reason = match self.outcome {
+            Outcome::Succeeded => return,
+            Outcome::Refused | Outcome::Planned => self.refusal_reasons.first().cloned(),
+            Outcome::Drifted => drift_summary(self),
+            Outcome::Failed => self
+                .primary_errors
+                .first()
+                .or(self.lock_errors.first())
+                .or(self.transient_errors.first())
+                .cloned()
+                .or_else(|| {
+                    (self.stage == "rollback").then(|| {
+                        format!(
+                            "helm rollback exited with code {} and printed no error message",
+                            self.exit_code
+                        )
+                    })
+                }),
+        };
+        if let Some(reason) = reason {
+            self.primary_errors.retain(|e| *e != reason);
+            self.primary_errors.insert(0, reason);
+        }
+    }
+
     /// Folds in the report of a run finished before this one (`--finish` with several).
     pub fn absorb_earlier(&mut self, earlier: Report) {
         fn before<T>(earlier: Vec<T>, later: &mut Vec<T>) {
@@ -283,10 +332,12 @@ impl Report {
 
     /// Another run holds the release (exit 6).
     pub fn busy(release: &str, namespace: Option<String>, message: String) -> Report {
-        Report {
+        let mut report = Report {
             lock_errors: vec![message],
             ..Report::blank(release, namespace)
-        }
+        };
+        report.lead_with_the_reason();
+        report
     }
 
     /// `--finish` found no interrupted run.
@@ -333,5 +384,80 @@ impl Report {
             journal: None,
             duration_ms: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::record::Verification;
+    use crate::domain::snapshot::Snapshot;
+    use crate::domain::verify::{Drift, FieldDiff};
+
+    fn record(outcome: Outcome) -> Record {
+        let snapshot: Snapshot = serde_json::from_value(serde_json::json!({
+            "release": {"name": "web", "namespace": "prod"},
+            "helm": {"version": "v3.17.3", "major": 3},
+            "history": [], "from_revision": 3, "to_revision": 1,
+            "current": [], "target": [], "live": [], "taken_at": "",
+            "last_successful_revision": null, "last_successful": [],
+        }))
+        .unwrap();
+        let mut record = Record::captured(1, Vec::new(), snapshot);
+        record.outcome = Some(outcome);
+        record
+    }
+
+    #[test]
+    fn a_refusal_leads_primary_errors_with_its_reason_on_every_helm() {
+        let mut refused = record(Outcome::Refused);
+        refused.refusal_reasons = vec!["the API server rejects the target".into()];
+        refused.errors = vec!["later".into()];
+        let report = Report::from(&refused);
+        assert_eq!(
+            report.primary_errors,
+            ["the API server rejects the target", "later"]
+        );
+        let mut planned = record(Outcome::Planned);
+        assert!(Report::from(&planned).primary_errors.is_empty());
+        planned.refusal_reasons = vec!["refused".into()];
+        assert_eq!(Report::from(&planned).primary_errors, ["refused"]);
+        assert!(Report::from(&record(Outcome::Succeeded))
+            .primary_errors
+            .is_empty());
+    }
+
+    #[test]
+    fn a_drift_or_a_silent_failure_is_named_first() {
+        let mut drifted = record(Outcome::Drifted);
+        drifted.verification = Some(Verification {
+            verified: true,
+            error: None,
+            drifted: vec![Drift {
+                kind: "Deployment".into(),
+                namespace: "prod".into(),
+                name: "web".into(),
+                fields: vec![FieldDiff {
+                    path: "spec.replicas".into(),
+                    expected: 1.into(),
+                    live: 3.into(),
+                }],
+                reason: None,
+            }],
+        });
+        assert_eq!(
+            Report::from(&drifted).primary_errors,
+            [
+                "helm reported success, but 1 object(s) do not match revision 1: \
+              Deployment/prod/web (spec.replicas: expected 1, live 3)"
+            ]
+        );
+        let silent = Report::from(&record(Outcome::Failed));
+        assert_eq!(
+            silent.primary_errors,
+            ["helm rollback exited with code 0 and printed no error message"]
+        );
+        let busy = Report::busy("web", None, "another run holds web".into());
+        assert_eq!(busy.primary_errors, busy.lock_errors);
     }
 }
