@@ -91,7 +91,9 @@ corpus_tests!(
     vpa => "vpa",
 );
 
-/// The corpus dir, or `None` when e2e tests are explicitly skipped; missing, it fails the test.
+/// The corpus dir, or `None` when the corpus suite does not run: e2e tests explicitly skipped,
+/// or the corpus absent outside CI (a clone of the repository alone has none: it is test data
+/// the repository cannot carry). Absent under CI (`CI=true`), it fails the test.
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("HSR_CORPUS_DIR")
         .filter(|d| !d.is_empty())
@@ -104,10 +106,16 @@ fn corpus_dir() -> Option<PathBuf> {
         eprintln!("corpus skipped: HSR_SKIP_E2E=1");
         return None;
     }
-    panic!(
-        "chart corpus not found at {} (set HSR_CORPUS_DIR, or HSR_SKIP_E2E=1 to skip e2e tests)",
+    let missing = format!(
+        "chart corpus not found at {} (set HSR_CORPUS_DIR to a copy of it)",
         dir.display()
     );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{missing}: under CI the corpus suite must run");
+    }
+    // Uncaptured, so that a passing run still says it: this suite did not run.
+    let _ = writeln!(std::io::stderr(), "corpus NOT RUN: {missing}");
+    None
 }
 
 #[test]
