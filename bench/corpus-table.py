@@ -11,7 +11,7 @@ import re
 import sys
 
 LINE = re.compile(
-    r"^corpus (?P<chart>\S+)\s+(?P<helm>helm\d) objects=\s*(?P<objects>\d+) "
+    r"^corpus (?P<chart>\S+)\s+(?P<helm>helm\d\S*) objects=\s*(?P<objects>\d+) "
     r"native=\s*(?P<native>[\d.]+s) ours=\s*(?P<ours>[\d.]+s) \((?P<ratio>[\d.]+x)\) "
     r"outcome=(?P<outcome>\S+) exit=(?P<exit>\S+) twin=(?P<twin>\S+) plan=(?P<plan>\S+)"
     r"(?: failing=(?P<failing>\S+) failing_ours=(?P<failing_ours>\S+) created=(?P<created>\S+)"

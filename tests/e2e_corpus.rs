@@ -31,37 +31,8 @@ mod support;
 #[path = "corpus/mod.rs"]
 mod corpus;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::RwLock;
-use std::time::Instant;
-
-use corpus::cluster::{remove_release, JobCompleter};
-use corpus::{settings, Line, Settings};
-use support::{HelmMajor, Scenario};
-
-/// Every chart of the corpus; `the_corpus_is_exactly_these_charts` keeps this list honest.
-const CHARTS: &[&str] = &[
-    "argo-cd",
-    "argo-workflows",
-    "cert-manager",
-    "filebeat",
-    "fluent-bit",
-    "fluent-operator",
-    "fluentd",
-    "gatekeeper",
-    "harbor",
-    "ingress-nginx",
-    "jenkins",
-    "kibana",
-    "loki-distributed",
-    "metrics-server",
-    "redis-ha",
-    "sealed-secrets",
-    "vault",
-    "velero",
-    "vpa",
-];
+use corpus::success::Pair;
+use corpus::{corpus_dir, settings, Line, CHARTS};
 
 macro_rules! corpus_tests {
     ($($test:ident => $chart:literal),* $(,)?) => {
@@ -91,33 +62,6 @@ corpus_tests!(
     vpa => "vpa",
 );
 
-/// The corpus dir, or `None` when the corpus suite does not run: e2e tests explicitly skipped,
-/// or the corpus absent outside CI (a clone of the repository alone has none: it is test data
-/// the repository cannot carry). Absent under CI (`CI=true`), it fails the test.
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("HSR_CORPUS_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    if dir.join("tools/settings.tsv").is_file() {
-        return Some(dir);
-    }
-    if std::env::var("HSR_SKIP_E2E").as_deref() == Ok("1") {
-        eprintln!("corpus skipped: HSR_SKIP_E2E=1");
-        return None;
-    }
-    let missing = format!(
-        "chart corpus not found at {} (set HSR_CORPUS_DIR to a copy of it)",
-        dir.display()
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{missing}: under CI the corpus suite must run");
-    }
-    // Uncaptured, so that a passing run still says it: this suite did not run.
-    let _ = writeln!(std::io::stderr(), "corpus NOT RUN: {missing}");
-    None
-}
-
 #[test]
 fn the_corpus_is_exactly_these_charts() {
     let Some(dir) = corpus_dir() else { return };
@@ -132,28 +76,24 @@ fn the_corpus_is_exactly_these_charts() {
     );
 }
 
-/// metrics-server's APIService has no backend on the bed: while it exists, discovery of
-/// metrics.k8s.io fails for every client and namespaces never finish deleting (CORPUS.md, item
-/// 4). It runs alone (write), every other chart beside the others (read).
-static ALONE: RwLock<()> = RwLock::new(());
-
 fn chart(name: &str) {
-    if support::bed().is_none() {
+    let Some((corpus, _turn)) = corpus::begin(name) else {
         return;
-    }
-    let Some(corpus) = corpus_dir() else { return };
-    let settings = settings(&corpus, name);
-    let _turn = if name == "metrics-server" {
-        Err(ALONE.write().unwrap_or_else(|e| e.into_inner()))
-    } else {
-        Ok(ALONE.read().unwrap_or_else(|e| e.into_inner()))
     };
+    let settings = settings(&corpus, name);
     let mut failures = Vec::new();
-    for helm in [HelmMajor::V3, HelmMajor::V4] {
-        let result = run_chart(&corpus, name, &settings, helm);
+    for variant in corpus::variants(&settings) {
+        let pair = Pair {
+            install: Vec::new(),
+            upgrade: settings.upgrade.clone(),
+            helm4_flags: variant.helm4_flags.clone(),
+            hand_edit: false,
+            failing_path: true,
+        };
+        let result = corpus::run_chart(&corpus, name, &settings, &variant, &pair);
         report_line(&result);
         for error in &result.errors {
-            failures.push(format!("{}: {error}", helm_name(helm)));
+            failures.push(format!("{}: {error}", variant.label));
         }
     }
     assert!(
@@ -161,13 +101,6 @@ fn chart(name: &str) {
         "{name}: helm safe-rollback is not a drop-in helm rollback here:\n{}",
         failures.join("\n")
     );
-}
-
-pub fn helm_name(helm: HelmMajor) -> &'static str {
-    match helm {
-        HelmMajor::V3 => "helm3",
-        HelmMajor::V4 => "helm4",
-    }
 }
 
 fn report_line(r: &Line) {
@@ -181,7 +114,7 @@ fn report_line(r: &Line) {
         "corpus {:<16} {} objects={:>3} native={:>6} ours={:>6} ({}) outcome={} exit={} \
          twin={} plan={} failing={} failing_ours={} created={} cleanup={} left={} [{}]{}\n",
         r.chart,
-        helm_name(r.helm),
+        r.helm_label,
         r.objects,
         secs(r.native_s),
         secs(r.ours_s),
@@ -205,52 +138,5 @@ fn report_line(r: &Line) {
             .map(|e| format!(" error: {}", e.lines().next().unwrap_or("")))
             .unwrap_or_default(),
     );
-    // Straight to the process's stderr: the test harness captures only print!/eprint!, and
-    // these lines are wanted from passing tests too.
-    let _ = std::io::stderr().write_all(line.as_bytes());
-    if let Some(path) = std::env::var_os("HSR_CORPUS_REPORT") {
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = file.write_all(line.as_bytes());
-        }
-    }
-}
-
-fn run_chart(corpus: &Path, name: &str, settings: &Settings, helm: HelmMajor) -> Line {
-    let bed = support::bed().expect("the bed");
-    let s = Scenario::new(bed, helm, &format!("corpus-{name}"));
-    // A stand-in kubelet for hook Jobs, for this namespace only (tools/complete-hook-jobs.sh).
-    let _completer = settings
-        .needs_job_completer
-        .then(|| JobCompleter::start(&s, corpus));
-    let mut result = Line::new(name, helm);
-    let steps = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        corpus::success::run(&s, corpus, name, settings, &mut result)
-    }));
-    match steps {
-        Ok(problems) => result.errors.extend(problems),
-        Err(panic) => result.errors.push(panic_message(panic)),
-    }
-    // helm's leftovers go whatever happened: the other helm, and other charts, need the names.
-    let started = Instant::now();
-    let cleanup = remove_release(&s, corpus, name);
-    result
-        .steps
-        .push(("cleanup", started.elapsed().as_secs_f64()));
-    // A failed cleanup breaks the next helm's install: it is said even after ours failed.
-    if let Err(cleanup) = cleanup {
-        result.errors.push(format!("cleanup: {cleanup}"));
-    }
-    result
-}
-
-fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "panic".to_string())
+    corpus::append_report("HSR_CORPUS_REPORT", &line);
 }

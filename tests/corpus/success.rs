@@ -6,6 +6,10 @@
 //! drifted, revision 1's manifest deployed with every object live, and the live objects the same
 //! as after the native rollback (snapshot.rs). The plan, made before the native rollback, must
 //! name exactly what it created and deleted, and among its updates every object it changed.
+//!
+//! What revisions 1 and 2 are, and what happens between the upgrade and each rollback, is a
+//! [`Pair`]: the corpus suite's is the chart's one changed value; the differential suite's
+//! (differential.rs) are generated from the chart's values.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -16,24 +20,32 @@ use serde_json::Value;
 use super::cluster::{cluster_kinds, last_line, live, manifest, objects_of};
 use super::failing;
 use super::snapshot::{self, plan_keys};
-use super::{Line, Settings};
+use super::Line;
 use crate::support::{HelmMajor, Scenario};
 
+/// The two revisions a run rolls back between, and what happens between them.
+pub struct Pair {
+    /// `helm install` arguments beyond the chart's corpus values: revision 1.
+    pub install: Vec<String>,
+    /// `helm upgrade` arguments beyond them: revision 2.
+    pub upgrade: Vec<String>,
+    /// helm 4's install and upgrade flags (its apply method).
+    pub helm4_flags: Vec<String>,
+    /// A scale and an annotation by hand after the upgrade and after the rollback to 2.
+    pub hand_edit: bool,
+    /// The failing rollback (failing.rs) follows.
+    pub failing_path: bool,
+}
+
 /// Returns every problem found with ours; panics when the bed itself fails us.
-pub fn run(
-    s: &Scenario,
-    corpus: &Path,
-    name: &str,
-    settings: &Settings,
-    result: &mut Line,
-) -> Vec<String> {
+pub fn run(s: &Scenario, corpus: &Path, name: &str, pair: &Pair, result: &mut Line) -> Vec<String> {
     let chart = corpus.join("charts").join(name);
     let chart_arg = chart.to_str().unwrap();
     let values = corpus.join("values").join(format!("{name}.yaml"));
     let values_arg = values.to_str().unwrap();
     let helm4_flags: Vec<&str> = match s.helm {
         HelmMajor::V3 => vec![],
-        HelmMajor::V4 => settings.helm4_flags.iter().map(String::as_str).collect(),
+        HelmMajor::V4 => pair.helm4_flags.iter().map(String::as_str).collect(),
     };
     let step = |label: &'static str, args: &[&str], result: &mut Line| {
         let started = Instant::now();
@@ -51,6 +63,7 @@ pub fn run(
         "--timeout",
         "3m",
     ];
+    install.extend(pair.install.iter().map(String::as_str));
     install.extend(&helm4_flags);
     step("install", &install, result).ok();
     let revision1 = manifest(s, name, Some(1));
@@ -67,7 +80,7 @@ pub fn run(
         "--timeout",
         "3m",
     ];
-    upgrade.extend(settings.upgrade.iter().map(String::as_str));
+    upgrade.extend(pair.upgrade.iter().map(String::as_str));
     upgrade.extend(&helm4_flags);
     step("upgrade", &upgrade, result).ok();
     let revision2 = manifest(s, name, None);
@@ -92,6 +105,12 @@ pub fn run(
         .collect();
     let lister = snapshot::Lister::new(s, &kinds, &chart_kinds);
     let snap = || snapshot::take(s, name, &lister);
+    let hand_edit = || {
+        if pair.hand_edit {
+            hand_edit(s, &objects_of(&revision2, &s.namespace, &all_kinds));
+        }
+    };
+    hand_edit();
 
     // The plan and the native twin, on a cluster ours has not changed.
     let plan = s.safe_rollback(&[name, "1", "--plan", "--output", "json"]);
@@ -110,6 +129,7 @@ pub fn run(
         result,
     )
     .ok();
+    hand_edit();
 
     let mut problems = Vec::new();
     problems.extend(check_plan(
@@ -188,6 +208,9 @@ pub fn run(
         ));
     }
 
+    if !pair.failing_path {
+        return problems;
+    }
     let failing = failing::Chart {
         s,
         name,
@@ -203,6 +226,25 @@ pub fn run(
         .steps
         .push(("failing path", started.elapsed().as_secs_f64()));
     problems
+}
+
+/// What someone does by hand between an upgrade and a rollback: scale the release's first
+/// Deployment and annotate it. The same edits precede the native rollback and ours.
+fn hand_edit(s: &Scenario, objects: &BTreeSet<super::cluster::Identity>) {
+    let Some(deployment) = objects.iter().find(|o| o.kind == "Deployment") else {
+        return;
+    };
+    let target = deployment.arg();
+    let namespace = &deployment.namespace;
+    s.kubectl(&["scale", &target, "--replicas=3", "--namespace", namespace]);
+    s.kubectl(&[
+        "annotate",
+        &target,
+        "hsr.example.com/hand-edit=yes",
+        "--overwrite",
+        "--namespace",
+        namespace,
+    ]);
 }
 
 /// `--plan`'s forecast against what the native rollback did to the release's objects.
