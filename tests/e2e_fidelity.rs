@@ -67,8 +67,14 @@ fn a_rollback_to_a_revision_without_annotations_is_no_drift(helm: HelmMajor) {
         release_with(&s, &ours, &chart, method, &[annotated]);
         release_with(&s, &twin, &chart, method, &[annotated]);
 
-        let run = s.safe_rollback(&[&ours, "1", "--output", "json"]);
+        let run = s.safe_rollback(&[&ours, "1", "--output", "json", "--debug"]);
         assert_eq!(run.code, 0, "{tag}: {run}");
+        assert!(
+            run.stderr.contains(
+                "verifying 2 object(s) against the preflight's prediction, 0 by a dry run now"
+            ),
+            "{tag}: verification reuses the preflight's dry run: {run}"
+        );
         let report = run.json();
         assert_eq!(report["outcome"], "succeeded", "{tag}: {run}");
         assert_eq!(report["verified"], true, "{tag}: {run}");

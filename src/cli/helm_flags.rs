@@ -48,6 +48,9 @@ pub struct RollbackFlags {
     pub timeout: Option<std::time::Duration>,
     /// helm 4's `--server-side` (`true`, `false`, `auto`), as given.
     pub server_side: Option<String>,
+    /// helm 3's `--force`, helm 4's `--force-replace`: an object helm cannot patch is deleted
+    /// and created again.
+    pub replaces: bool,
 }
 
 /// Reads `helm rollback` flags (as the user wrote them, or as a journal recorded them). A value
@@ -78,6 +81,7 @@ pub fn rollback_flags(args: &[String]) -> Result<RollbackFlags> {
                 })?);
             }
             "server-side" => flags.server_side = value.map(str::to_string),
+            "force" | "force-replace" => flags.replaces = boolean(&name, value)?,
             _ => {}
         }
     }

@@ -45,7 +45,8 @@ impl Session<'_> {
         let removes_orphans = self.invocation.deletes_leftovers(false);
         let deciding = Instant::now();
         let left_by_us = self.left_by_us.clone();
-        let mut findings = findings(self.snapshot(), dry_run, removes_orphans, left_by_us);
+        let mut findings = findings(self.snapshot(), &dry_run, removes_orphans, left_by_us);
+        self.prediction = dry_run.and_then(Result::ok);
         findings.failed_target = self.failed_target();
         let namespace = &self.snapshot().release.namespace;
         let refusal = preflight::verdict(&findings, allowances, namespace);
@@ -165,15 +166,15 @@ fn superseded(pending: &Pending) -> String {
 /// a warning, never a reason to stop what native helm would do.
 fn findings(
     snapshot: &Snapshot,
-    dry_run: DryRun,
+    dry_run: &DryRun,
     removes_orphans: bool,
     left_by_us: Option<(std::ops::RangeInclusive<u64>, String)>,
 ) -> Findings {
     let (invalid, unchecked) = match dry_run {
         None => (Vec::new(), Vec::new()),
         Some(Ok(dry_run)) => (
-            dry_run.rejections.into_iter().map(|(_, m)| m).collect(),
-            dry_run.unchecked,
+            dry_run.rejections.iter().map(|(_, m)| m.clone()).collect(),
+            dry_run.unchecked.clone(),
         ),
         Some(Err(error)) => (
             Vec::new(),

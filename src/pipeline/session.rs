@@ -13,6 +13,7 @@ use crate::domain::report::Report;
 use crate::domain::snapshot::Snapshot;
 use crate::io::exec;
 use crate::io::journal::{self, Journal};
+use crate::io::kubectl;
 use crate::io::lease::Lease;
 use crate::pipeline::capture::{self, CaptureError, DryRun};
 use crate::pipeline::ending::Ending;
@@ -35,6 +36,10 @@ pub(crate) struct Session<'a> {
     pub lease: Option<Lease>,
     /// What completes this run from its journal, should the reconcile not be possible.
     pub finish_command: String,
+    /// The preflight's dry run of the target onto the live objects: what helm's write will
+    /// make of each, which verification compares the live objects with. Never journaled: the
+    /// objects can hold Secret data.
+    pub prediction: Option<kubectl::DryRun>,
     _lock: journal::ReleaseLock,
 }
 
@@ -88,6 +93,7 @@ impl<'a> Session<'a> {
             left_by_us,
             lease,
             finish_command: finish_command(invocation, &namespace),
+            prediction: None,
             _lock: lock,
         };
         session.record.warnings.extend(lease_warnings);

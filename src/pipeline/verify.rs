@@ -4,6 +4,8 @@
 use std::time::Instant;
 
 use crate::domain::exit::Exit;
+use crate::domain::live::identity_of;
+use crate::domain::manifest::Document;
 use crate::domain::record::{Outcome, Verification};
 use crate::domain::snapshot::Snapshot;
 use crate::domain::verify::{self, Drift};
@@ -31,7 +33,9 @@ impl Session<'_> {
             return self.finish(Exit::Success);
         }
         let verifying = Instant::now();
-        let verdict = verify_live(self.snapshot(), &self.tools.kubectl);
+        // helm's --force / --force-replace may recreate any object: no prediction holds then.
+        let prediction = self.prediction.take().filter(|_| !rollback.replaces);
+        let verdict = verify_live(self.snapshot(), &self.tools.kubectl, prediction);
         exec::trace_step("verifying the live objects", verifying);
         let verification = match verdict {
             Ok((drifted, unchecked)) => Verification {
@@ -56,22 +60,59 @@ impl Session<'_> {
     }
 }
 
-/// Compares the live objects with what writing the target revision onto them would produce
-/// (a dry run of helm's own write, after the rollback): the drifted objects, and the objects
-/// the server gave no verdict on.
+/// Compares the live objects with what helm's write of the target revision makes of them: the
+/// preflight's prediction for each object it wrote onto an existing object (the same write onto
+/// the same object), and a dry run now, onto the objects the rollback left, for the rest (the
+/// objects it created, whose server-allocated fields only the live object has, and any without
+/// a prediction). With `--force`/`--force-replace` helm may have recreated any object: every
+/// object is dry-run now. The drifted objects, and the objects the server gave no verdict on.
 fn verify_live(
     snapshot: &Snapshot,
     kubectl: &Kubectl,
+    prediction: Option<DryRun>,
 ) -> anyhow::Result<(Vec<Drift>, Vec<String>)> {
     let namespace = &snapshot.release.namespace;
-    let rendition = kubectl.dry_run(
-        &snapshot.target_documents,
-        &snapshot.current_documents,
-        namespace,
-        snapshot.write_method,
-    )?;
+    let mut rendition = prediction
+        .map(|p| predicted_only(p, namespace))
+        .unwrap_or_default();
+    let remaining: Vec<Document> = snapshot
+        .target_documents
+        .iter()
+        .filter(|d| !rendition.written_onto_live.contains(&d.object))
+        .cloned()
+        .collect();
+    exec::trace_note(&format!(
+        "verifying {} object(s) against the preflight's prediction, {} by a dry run now",
+        rendition.written_onto_live.len(),
+        remaining.len()
+    ));
+    if !remaining.is_empty() {
+        let now = kubectl.dry_run(
+            &remaining,
+            &snapshot.current_documents,
+            namespace,
+            snapshot.write_method,
+        )?;
+        rendition.objects.extend(now.objects);
+        rendition.rejections.extend(now.rejections);
+        rendition.unchecked.extend(now.unchecked);
+    }
     let live = kubectl.objects(&snapshot.target, namespace)?;
     Ok(compare(snapshot, rendition, &live))
+}
+
+/// Of a prediction, only what it made of existing objects.
+fn predicted_only(prediction: DryRun, release_namespace: &str) -> DryRun {
+    let written = &prediction.written_onto_live;
+    let onto_live = |object: &serde_json::Value| {
+        identity_of(object).is_some_and(|i| written.iter().any(|w| i.is(w, release_namespace)))
+    };
+    let objects = prediction.objects.into_iter().filter(onto_live).collect();
+    DryRun {
+        objects,
+        written_onto_live: prediction.written_onto_live,
+        ..DryRun::default()
+    }
 }
 
 /// The comparison itself, given the server's rendition of the target and the live objects

@@ -19,6 +19,9 @@ pub struct DryRun {
     /// Objects the server gave no verdict on, and why: checks that could not run.
     pub unchecked: Vec<String>,
     pub objects: Vec<serde_json::Value>,
+    /// The objects of `objects` written onto an object that existed (patched or applied), not
+    /// created: what the same write onto the same object will make, after the rollback too.
+    pub written_onto_live: Vec<ObjectRef>,
 }
 
 impl Kubectl {
@@ -178,6 +181,10 @@ impl DryRunWrite<'_> {
                     format!("{} answered something that is not JSON", self.collection)
                 })?;
                 result.objects.push(object);
+                // 201: a server-side apply creates what is not there, as a POST does.
+                if !creating && response.status == 200 {
+                    result.written_onto_live.push(self.target.object.clone());
+                }
             }
             Answer::Rejected(message) => {
                 result
