@@ -13,7 +13,8 @@ use support::{strings, HelmMajor, Scenario};
 
 for_both_helms!(
     a_rollback_to_a_revision_without_annotations_is_no_drift,
-    a_target_the_server_cannot_take_is_refused_with_nothing_changed
+    a_target_the_server_cannot_take_is_refused_with_nothing_changed,
+    a_strategy_and_a_volume_source_restored_by_the_rollback_are_no_refusal
 );
 
 /// The apply methods this helm has, as `helm install`/`upgrade` flags: `(tag, flags)`.
@@ -155,6 +156,53 @@ fn a_target_the_server_cannot_take_is_refused_with_nothing_changed(helm: HelmMaj
         );
         assert!(s.uid(&format!("configmap/{twin}-extra")).is_some(), "{tag}");
         assert_eq!(revisions(&s, &twin), 4, "{tag}: a failed revision");
+    }
+}
+
+/// Revision 1 has `strategy: Recreate` and a configMap volume; revision 2 renders no strategy
+/// (the server defaults a rolling update, with its `rollingUpdate` settings) and an emptyDir.
+/// helm's strategic patch back to 1 keeps only revision 1's keys in both places (their patch
+/// strategy is `retainKeys`); a model of it that merged them would keep `rollingUpdate` beside
+/// `Recreate`, which the server rejects, and refuse a rollback native helm does.
+fn a_strategy_and_a_volume_source_restored_by_the_rollback_are_no_refusal(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "retain-keys");
+    let chart = fidelity_chart(&s);
+    for (tag, method) in apply_methods(helm) {
+        let (ours, twin) = (format!("ours-{tag}"), format!("twin-{tag}"));
+        for release in [&ours, &twin] {
+            let mut install = vec!["install", release, &chart];
+            install.extend([
+                "--set",
+                "strategy.type=Recreate",
+                "--set",
+                "scratch=configMap",
+            ]);
+            install.extend(method);
+            s.helm(&install).ok();
+            let mut upgrade = vec!["upgrade", release, &chart];
+            upgrade.extend(method);
+            s.helm(&upgrade).ok();
+        }
+        let run = s.safe_rollback(&[&ours, "1", "--output", "json"]);
+        assert_eq!(run.code, 0, "{tag}: {run}");
+        let report = run.json();
+        assert_eq!(report["outcome"], "succeeded", "{tag}: {run}");
+        assert_eq!(report["verified"], true, "{tag}: {run}");
+        s.helm(&["rollback", &twin, "1"]).ok();
+        let spec = |release: &str| {
+            let object = format!("deployment/{release}-web");
+            let run = s.kubectl(&["get", &object, "--output=json"]);
+            let deployment: Value = serde_json::from_str(&run.stdout).unwrap();
+            let volumes = deployment["spec"]["template"]["spec"]["volumes"].to_string();
+            (
+                deployment["spec"]["strategy"].clone(),
+                volumes.replace(release, "REL"),
+            )
+        };
+        let live = spec(&ours);
+        assert_eq!(live, spec(&twin), "{tag}: ours and the twin differ");
+        assert_eq!(live.0, serde_json::json!({"type": "Recreate"}), "{tag}");
     }
 }
 

@@ -137,7 +137,10 @@ impl DryRunWrite<'_> {
                 &self.target.body,
             ),
             _ => {
-                let patch = dry_run::client_side_patch(&self.target.body, self.original);
+                let mut patch = dry_run::client_side_patch(&self.target.body, self.original);
+                if method == Method::StrategicMergePatch {
+                    dry_run::add_retain_keys(&mut patch, &self.target.object.kind);
+                }
                 let path = format!(
                     "{}/{name}?dryRun=All&fieldManager={manager}",
                     self.collection
