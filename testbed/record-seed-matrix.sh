@@ -6,8 +6,9 @@
 #
 # Each version gets its own namespace (seed-<version with dashes>) through a kubeconfig of its
 # own, so versions run side by side without seeing each other's objects. A version already
-# recorded is kept (the 3.17.3 and 4.3.1 transcripts predate the matrix and name their
-# releases seed-h3/seed-h4 in `default`; the unit tests in src/classify.rs quote them);
+# recorded is kept (the 3.17.3 and 4.3.1 transcripts were recorded outside the matrix and name
+# their releases seed-h3/seed-h4 in `default`; the unit tests in src/domain/classify.rs quote
+# them);
 # HSR_RECORD_FORCE=1 records again. Besides each step's stdout/stderr/rc, steps.log keeps the
 # script's own output: the `live:` lines show whether the Service was left behind.
 set -euo pipefail

@@ -1,4 +1,4 @@
-//! Concurrent writers on one release (issue 17), on the real bed, helm 3 and helm 4: a native
+//! Concurrent writers on one release, on the real bed, helm 3 and helm 4: a native
 //! rollback while ours waits, two of ours from two "machines" (state directories), a Lease left
 //! by a killed run, and a user whose RBAC has no Leases.
 

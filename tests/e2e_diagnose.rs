@@ -1,4 +1,4 @@
-//! `--diagnose` (issue 14, part 4), end to end on the bed through the plugin, helm 3 and helm 4:
+//! `--diagnose`, end to end on the bed through the plugin, helm 3 and helm 4:
 //! a healthy release is exit 0 with no findings; a release whose newest revision is a failed
 //! rollback that left an orphan, with a hand-edited object, is exit 8 with each finding and the
 //! command that fixes it (and the printed commands do fix them); a namespace-scoped user gets

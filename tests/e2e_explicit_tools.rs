@@ -1,4 +1,4 @@
-//! Tools named explicitly, one test per area (issue 13, part 3): every other e2e test finds
+//! Tools named explicitly, one test per area: every other e2e test finds
 //! `helm` and `kubectl` on PATH as a user's shell does; these give `HELM_BIN=/abs/helm` and
 //! `--kubectl /abs/kubectl` with a PATH that has neither, so a lookup on PATH anywhere in the
 //! run (a delete, the verification's dry run, `--finish`, the plugin) fails the test.

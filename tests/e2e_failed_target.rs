@@ -1,4 +1,4 @@
-//! A bare rollback whose target is a failed deploy (issue 14, part 3), end to end on the bed for
+//! A bare rollback whose target is a failed deploy, end to end on the bed for
 //! helm 3 and helm 4: install (1), upgrade (2), an upgrade whose `--wait` times out (3: the bed
 //! has no kubelet, so its Deployment never becomes ready; helm records it `failed`), a good
 //! upgrade (4). `helm safe-rollback REL` would go to 3: refused before anything changes, naming

@@ -2,7 +2,7 @@
 //! (SIGKILL to its process group, as a CI runner's hard kill) left its journal open. The journal
 //! names the cluster it was written against, so `--finish` refuses to act on another one; the
 //! command we print to finish it carries the kubeconfig context; and the killed run's own
-//! `--cleanup-on-fail=false` is read as false (it was once read as true, by prefix).
+//! `--cleanup-on-fail=false` is read as false (not as true, by its prefix).
 
 mod support;
 

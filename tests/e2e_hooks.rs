@@ -1,5 +1,5 @@
 //! A failing `pre-rollback` / `post-rollback` hook, end to end on the real bed for helm 3 and
-//! helm 4 (issue 14, part 2): the primary error names the hook, its event and the cluster's
+//! helm 4: the primary error names the hook, its event and the cluster's
 //! reason (the Job's failed condition and its pod's exit); a hook object helm kept is listed
 //! with the command that removes it, and is never deleted by us.
 //!

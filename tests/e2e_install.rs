@@ -1,4 +1,4 @@
-//! Installing the plugin as a user without Rust does (issue 16), with real helm 3 and helm 4:
+//! Installing the plugin as a user without Rust does, with real helm 3 and helm 4:
 //! the release is made by `scripts/release` and served over loopback HTTP by the test
 //! (tests/support/file_server.rs); the plugin's own files come without Cargo.toml (a copy of
 //! them, the published plugin tarball, or a `git archive` source tarball on a PATH without
@@ -123,8 +123,8 @@ fn served_release(dir: &Path) -> PathBuf {
 }
 
 /// packaging twice gives the same bytes (the build itself: `scripts/release --check`), and the
-/// archive is what the README says: one top directory with the binary, LICENSE and README.md,
-/// every entry owned by 0/0 and dated SOURCE_DATE_EPOCH (the last commit).
+/// archive is what scripts/release says: one top directory with the binary, LICENSE and
+/// README.md, every entry owned by 0/0 and dated SOURCE_DATE_EPOCH (the last commit).
 #[test]
 fn release_packaging_is_reproducible() {
     let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -295,7 +295,8 @@ fn helm_plugin_install(s: &Scenario, args: &[&str], env: &[(&str, &OsStr)]) -> R
 }
 
 /// helm 4 verifies a plugin tarball's signature (a .prov beside it) unless told not to; helm 3
-/// has no such check (and no such flag). Releases are not signed yet (README, Install).
+/// has no such check (and no such flag). Releases are not signed yet (README, Install;
+/// docs/install.md).
 fn unsigned_tarball_flags(helm: HelmMajor) -> &'static [&'static str] {
     match helm {
         HelmMajor::V3 => &[],

@@ -1,4 +1,4 @@
-//! The problem statement's first scenario, made deterministic with the fault proxy: a rollback
+//! A rollback cut by a transient fault, made deterministic with the fault proxy: a rollback
 //! creates a Service, then the network fails it — and helm's own cleanup of that Service fails
 //! too. We reconcile (delete the Service helm left), see the failure was transient, retry, and
 //! the retry succeeds; the journal records both attempts. Helm 3 and helm 4.
@@ -16,9 +16,9 @@ for_both_helms!(
     a_signal_after_the_first_helm_run_still_stops_the_run
 );
 
-/// ^C used to work only during the first helm run: its handler stayed installed with nobody
-/// listening, so later signals were swallowed and a run with retries went on to the end. A
-/// SIGTERM after the first attempt must stop the run at the next safe point, journal completed.
+/// A signal after the first helm run must not be swallowed (as it would be by a handler left
+/// installed with nobody listening) and let a run with retries go on to the end: a SIGTERM after
+/// the first attempt stops the run at the next safe point, journal completed.
 fn a_signal_after_the_first_helm_run_still_stops_the_run(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let mut s = Scenario::new(bed, helm, "retrysig");

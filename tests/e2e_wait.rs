@@ -1,4 +1,4 @@
-//! `--wait` that runs out of time names what never became ready, and why (issue 14, part 1).
+//! `--wait` that runs out of time names what never became ready, and why.
 //! The bed has no nodes and no scheduler: pods are created and stay Pending, a claim without a
 //! storage class is never bound, and nothing gives a LoadBalancer an address. So a rollback
 //! with `--wait` is a real timeout, and helm 3 says only `context deadline exceeded` while

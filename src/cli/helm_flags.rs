@@ -2,9 +2,8 @@
 //!
 //! We pass helm's flags through unchanged, but several decisions depend on them: whether helm
 //! will clean up (`--cleanup-on-fail`), whether it changes anything (`--dry-run`), how long it may
-//! take (`--timeout`). Each of those was once answered by its own ad-hoc scan of the arguments,
-//! and the scans disagreed (`--cleanup-on-fail=false` counted as cleanup in `--finish`). This
-//! module is the one reader: the tables of which flags take values, pflag's boolean syntax
+//! take (`--timeout`). Separate scans of the arguments would disagree (`--cleanup-on-fail=false`
+//! counted as cleanup in one and not in another), so this module is the one reader: the tables of which flags take values, pflag's boolean syntax
 //! (`--f`, `--f=true|false|1|0|t|f…`, never `--f false`), and Go's duration syntax.
 
 use anyhow::{bail, Result};

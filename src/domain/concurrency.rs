@@ -1,4 +1,4 @@
-//! Another writer on the release while we ran (issue 17): a native `helm rollback` on another
+//! Another writer on the release while we ran: a native `helm rollback` on another
 //! machine, a pipeline, a person at a terminal.
 //!
 //! "Absent before, present now, owned by the release" proves an object ours only if nobody else

@@ -1,5 +1,5 @@
-//! `--diagnose`: a read-only look at a release (issue 14, part 4), as findings, each with the
-//! one command that fixes it.
+//! `--diagnose`: a read-only look at a release, as findings, each with the one command that
+//! fixes it.
 //!
 //! Everything here is pure: `pipeline::diagnose` gathers the inputs with the same capture,
 //! orphan, verify and journal code a rollback uses, and this module decides what is wrong and
@@ -69,8 +69,8 @@ pub struct UnfinishedRun {
     pub in_progress: bool,
 }
 
-/// Readiness of the current revision's objects: filled by the readiness check (issue 14,
-/// part 1) once it is merged; until then `checked: false`.
+/// Readiness of the current revision's objects, by the readiness check of a `--wait` timeout;
+/// `checked: false` when a list could not be read.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct NotReady {
     pub checked: bool,
@@ -80,7 +80,7 @@ pub struct NotReady {
     pub reason: Option<String>,
 }
 
-/// The JSON document of `--diagnose --output json` (schema in the README).
+/// The JSON document of `--diagnose --output json` (schema in docs/diagnose.md).
 #[derive(Clone, Debug, Serialize)]
 pub struct Diagnosis {
     pub release: String,

@@ -141,7 +141,7 @@ mod tests {
     fn readme_codes() -> Vec<String> {
         let readme = std::fs::read_to_string("README.md").unwrap();
         let table = readme
-            .split("### Exit codes")
+            .split("## Exit codes")
             .nth(1)
             .expect("the README has an exit-code section");
         table

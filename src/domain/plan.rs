@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(plan, Plan::default());
     }
 
-    /// Defect 5: `--kube-token` reached the printed command. The settings are what
+    /// A `--kube-token` must never reach the printed command. The settings are what
     /// `KubeSettings::kubectl_args` makes of `--kube-context --kubeconfig --kube-token
     /// --kube-as-user`.
     #[test]

@@ -1,4 +1,4 @@
-//! The report as people and scripts read it: JSON (a public contract, see the README) and text
+//! The report as people and scripts read it: JSON (a public contract, see docs/json.md) and text
 //! that leads with the cause. Both are pure functions of one [`Report`], so they cannot
 //! disagree; `main` prints them.
 

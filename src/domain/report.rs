@@ -92,7 +92,7 @@ impl From<&Action> for ReconciledEntry {
     }
 }
 
-/// The JSON document of `--output json`; its fields are a public contract (see the README).
+/// The JSON document of `--output json`; its fields are a public contract (see docs/json.md).
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub release: String,
@@ -138,7 +138,7 @@ pub struct Report {
     pub verified: Option<bool>,
     /// Why the live objects could not be checked (`verified: false`).
     pub verify_error: Option<String>,
-    /// Revisions another writer made while we ran; when set, nothing was deleted (issue 17).
+    /// Revisions another writer made while we ran; when set, nothing was deleted.
     pub concurrent_revisions: Vec<ConcurrentRevision>,
     /// Set when the reconcile could not be done (the cluster stopped answering): the command that
     /// finishes it from the journal once the cluster is back.

@@ -1,4 +1,4 @@
-//! A rollback whose target is itself a failure (issue 14, part 3).
+//! A rollback whose target is itself a failure.
 //!
 //! `helm rollback REL` goes to the revision before the newest, whatever it was: after a failed
 //! upgrade followed by a good one, that is the failed revision, and rolling back to it puts the

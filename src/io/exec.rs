@@ -310,8 +310,8 @@ static RECEIVED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 /// Takes SIGINT, SIGTERM and SIGHUP for the whole process, once: before anything is journaled
 /// they end the run (exit 128+N); from then on they are remembered, passed on to the
 /// foreground child (helm) while one runs, and the pipeline decides what to stop (see
-/// [`interrupted`]). A handler per child, as before, was never removed: after the first helm
-/// run, ^C did nothing at all.
+/// [`interrupted`]). One handler for the process, not one per child: a handler installed per
+/// child would stay installed after it, and ^C after the first helm run would do nothing.
 pub fn handle_signals() -> Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;

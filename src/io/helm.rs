@@ -90,7 +90,7 @@ impl Helm {
     }
 
     /// How a revision was applied (`ssa` / `csa`), as helm 4 records it; `None` when the
-    /// release predates the record. Revision `None` is the newest.
+    /// revision has no such record. Revision `None` is the newest.
     pub fn apply_method(&self, release: &str, revision: Option<u64>) -> Result<Option<String>> {
         let mut args = vec!["get", "metadata", release, "--output", "json"];
         let revision = revision.map(|r| r.to_string());

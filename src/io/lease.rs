@@ -1,5 +1,5 @@
 //! One run per release across machines: a `coordination.k8s.io/v1` Lease in the release's
-//! namespace, held for the whole run (issue 17).
+//! namespace, held for the whole run.
 //!
 //! The local lock (`journal::lock_release`) only sees runs on this machine with the same state
 //! directory. The Lease is seen by every run that reaches the cluster: a second run exits 6 and
