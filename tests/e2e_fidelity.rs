@@ -14,7 +14,8 @@ use support::{strings, HelmMajor, Scenario};
 for_both_helms!(
     a_rollback_to_a_revision_without_annotations_is_no_drift,
     a_target_the_server_cannot_take_is_refused_with_nothing_changed,
-    a_strategy_and_a_volume_source_restored_by_the_rollback_are_no_refusal
+    a_strategy_and_a_volume_source_restored_by_the_rollback_are_no_refusal,
+    an_env_item_and_a_container_the_rollback_removes_are_no_drift
 );
 
 /// The apply methods this helm has, as `helm install`/`upgrade` flags: `(tag, flags)`.
@@ -203,6 +204,41 @@ fn a_strategy_and_a_volume_source_restored_by_the_rollback_are_no_refusal(helm: 
         let live = spec(&ours);
         assert_eq!(live, spec(&twin), "{tag}: ours and the twin differ");
         assert_eq!(live.0, serde_json::json!({"type": "Recreate"}), "{tag}");
+    }
+}
+
+/// Revision 2 adds an env item and a sidecar container; the rollback to 1 removes both (helm's
+/// three-way patch deletes the list items revision 2 had by their merge key). A model that
+/// merged revision 1's lists into the live ones would expect both to stay: a false drift.
+fn an_env_item_and_a_container_the_rollback_removes_are_no_drift(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "list-items");
+    let chart = fidelity_chart(&s);
+    let more: &[&str] = &[
+        "--set",
+        "extraEnv[0].name=EXTRA",
+        "--set",
+        "extraEnv[0].value=x",
+        "--set",
+        "sidecar=true",
+    ];
+    for (tag, method) in apply_methods(helm) {
+        let (ours, twin) = (format!("ours-{tag}"), format!("twin-{tag}"));
+        release_with(&s, &ours, &chart, method, &[more]);
+        release_with(&s, &twin, &chart, method, &[more]);
+        let run = s.safe_rollback(&[&ours, "1", "--output", "json"]);
+        assert_eq!(run.code, 0, "{tag}: {run}");
+        let report = run.json();
+        assert_eq!(report["outcome"], "succeeded", "{tag}: {run}");
+        assert_eq!(report["verified"], true, "{tag}: {run}");
+        s.helm(&["rollback", &twin, "1"]).ok();
+        let containers = |release: &str| {
+            let object = format!("deployment/{release}-web");
+            let path = "--output=jsonpath={.spec.template.spec.containers[*].name} {.spec.template.spec.containers[0].env[*].name}";
+            s.kubectl(&["get", &object, path]).stdout
+        };
+        assert_eq!(containers(&ours), "web MODE", "{tag}");
+        assert_eq!(containers(&twin), "web MODE", "{tag}: the twin");
     }
 }
 

@@ -96,61 +96,6 @@ pub fn client_side_patch(target: &Value, original: Option<&Value>) -> Value {
     }
 }
 
-/// Adds the `$retainKeys` directives helm's strategic three-way patch carries for the fields
-/// whose patch strategy is `retainKeys` (a Deployment's `spec.strategy`, each of a pod spec's
-/// `volumes` and `resourceClaims`): the server then drops every key of the live map the target
-/// does not set. Without them, a rollback from the default rolling update to `Recreate` keeps
-/// the live `rollingUpdate` beside it (which the server rejects), and a volume whose source
-/// changes keeps both sources.
-pub fn add_retain_keys(patch: &mut Value, kind: &str) {
-    if kind == "Deployment" {
-        if let Some(strategy) = patch.pointer_mut("/spec/strategy") {
-            retain_keys(strategy);
-        }
-    }
-    let Some(pod_spec) = pod_spec_pointer(kind) else {
-        return;
-    };
-    for list in ["volumes", "resourceClaims"] {
-        let pointer = format!("{pod_spec}/{list}");
-        if let Some(Value::Array(items)) = patch.pointer_mut(&pointer) {
-            items.iter_mut().for_each(retain_keys);
-        }
-    }
-}
-
-/// Where a kind keeps its pod spec.
-fn pod_spec_pointer(kind: &str) -> Option<&'static str> {
-    match kind {
-        "Pod" => Some("/spec"),
-        "PodTemplate" => Some("/template/spec"),
-        "Deployment"
-        | "StatefulSet"
-        | "DaemonSet"
-        | "ReplicaSet"
-        | "ReplicationController"
-        | "Job" => Some("/spec/template/spec"),
-        "CronJob" => Some("/spec/jobTemplate/spec/template/spec"),
-        _ => None,
-    }
-}
-
-/// `$retainKeys`: the map's keys that have a value, sorted (as helm's patch lists them).
-fn retain_keys(map: &mut Value) {
-    let Some(map) = map.as_object_mut() else {
-        return;
-    };
-    let mut keys: Vec<Value> = map
-        .iter()
-        .filter(|(key, value)| !key.starts_with('$') && !value.is_null())
-        .map(|(key, _)| Value::String(key.clone()))
-        .collect();
-    keys.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-    if !keys.is_empty() {
-        map.insert("$retainKeys".into(), Value::Array(keys));
-    }
-}
-
 /// The label helm puts on every object it writes, beside the two ownership annotations.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
@@ -352,30 +297,6 @@ mod tests {
             json!({"team": null, "meta.helm.sh/release-name": "web",
                    "meta.helm.sh/release-namespace": "prod"})
         );
-    }
-
-    /// A rollback from the default rolling update back to `Recreate`, and a volume whose source
-    /// changes: helm's patch keeps only the target's keys there.
-    #[test]
-    fn retain_keys_fields_keep_only_the_targets_keys() {
-        let target = json!({"kind": "Deployment", "spec": {
-            "strategy": {"type": "Recreate"},
-            "template": {"spec": {"volumes": [{"name": "scratch", "configMap": {"name": "c"}}]}}}});
-        let original = json!({"kind": "Deployment", "spec": {
-            "template": {"spec": {"volumes": [{"name": "scratch", "emptyDir": {}}]}}}});
-        let mut patch = client_side_patch(&target, Some(&original));
-        add_retain_keys(&mut patch, "Deployment");
-        assert_eq!(
-            patch["spec"]["strategy"],
-            json!({"type": "Recreate", "$retainKeys": ["type"]})
-        );
-        assert_eq!(
-            patch["spec"]["template"]["spec"]["volumes"][0]["$retainKeys"],
-            json!(["configMap", "name"])
-        );
-        let mut service = json!({"kind": "Service", "spec": {"strategy": {"type": "x"}}});
-        add_retain_keys(&mut service, "Service");
-        assert!(service["spec"]["strategy"].get("$retainKeys").is_none());
     }
 
     /// The answers that are not real captures are the API server's documented shapes; real

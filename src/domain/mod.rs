@@ -23,6 +23,7 @@ pub mod release;
 pub mod render;
 pub mod report;
 pub mod snapshot;
+pub mod strategic;
 pub mod target;
 pub mod verify;
 pub mod yaml11;

@@ -122,13 +122,8 @@ pub fn variants(settings: &Settings) -> Vec<Variant> {
             helm4("helm4-csa", &["--server-side=false"]),
         ];
     }
-    let _ = writeln!(
-        std::io::stderr(),
-        "corpus: helm 4's server-side apply NOT RUN as such on this kube-apiserver 1.{}: its \
-         beta server-side apply fails on charts users run (CORPUS.md); helm 4 uses the corpus's \
-         flags",
-        server_minor()
-    );
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(say_server_side_apply_not_run);
     vec![
         helm3,
         Variant {
@@ -137,6 +132,16 @@ pub fn variants(settings: &Settings) -> Vec<Variant> {
             helm4_flags: settings.helm4_flags.clone(),
         },
     ]
+}
+
+fn say_server_side_apply_not_run() {
+    let _ = writeln!(
+        std::io::stderr(),
+        "corpus: helm 4's server-side apply NOT RUN as such on this kube-apiserver 1.{}: its \
+         beta server-side apply fails on charts users run (CORPUS.md); helm 4 uses the corpus's \
+         flags",
+        server_minor()
+    );
 }
 
 /// The bed's kube-apiserver minor version, asked once.

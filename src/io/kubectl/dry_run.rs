@@ -8,6 +8,7 @@ use super::Kubectl;
 use crate::domain::dry_run::{self, takes_strategic_merge, Answer, WriteMethod};
 use crate::domain::manifest::Document;
 use crate::domain::model::ObjectRef;
+use crate::domain::strategic;
 use crate::io::kube_api::{Method, Request, Response};
 
 /// What a server-side dry run said: the objects it rejected (the server's messages) and the
@@ -139,7 +140,8 @@ impl DryRunWrite<'_> {
             _ => {
                 let mut patch = dry_run::client_side_patch(&self.target.body, self.original);
                 if method == Method::StrategicMergePatch {
-                    dry_run::add_retain_keys(&mut patch, &self.target.object.kind);
+                    let kind = &self.target.object.kind;
+                    strategic::add_strategic_directives(&mut patch, self.original, kind);
                 }
                 let path = format!(
                     "{}/{name}?dryRun=All&fieldManager={manager}",
