@@ -6,6 +6,8 @@
 
 use serde_json::Value;
 
+use crate::domain::dry_run::client_side_patch;
+
 /// Adds the directives helm's strategic three-way patch carries and a plain merge of the target
 /// lacks (see [`add_retain_keys`] and [`add_list_deletions`]).
 pub fn add_strategic_directives(patch: &mut Value, original: Option<&Value>, kind: &str) {
@@ -59,50 +61,54 @@ const CONTAINER_LISTS: [(&str, &str); 4] = [
     ("volumeDevices", "devicePath"),
 ];
 
-/// Adds a `$patch: delete` item for each item of a merged list that the manifest helm rolls
-/// back from has and the target does not (helm's three-way patch deletes those): a plain merge
-/// of the target's list into the live one would keep an env variable, a port or a sidecar that
-/// the rollback removes.
+/// Makes the target's merged lists say what helm's three-way patch says of them: an item the
+/// manifest helm rolls back from has and the target does not is deleted (`$patch: delete`, by
+/// its merge key), and a field an item had and the target's same item drops is removed (`null`),
+/// in the item's own merged lists too (a container's env, ports, mounts). A plain merge of the
+/// target's lists into the live ones would keep an env variable, a port, a sidecar or a
+/// container's field that the rollback removes.
 fn add_list_deletions(patch: &mut Value, original: &Value, kind: &str) {
     if kind == "Service" {
-        delete_missing(patch, original, "/spec/ports", "port");
+        merge_list(patch, original, "/spec/ports", "port", &[]);
     }
     let Some(pod_spec) = pod_spec_pointer(kind) else {
         return;
     };
     for (list, key) in POD_SPEC_LISTS {
-        delete_missing(patch, original, &format!("{pod_spec}/{list}"), key);
-    }
-    for containers in ["containers", "initContainers", "ephemeralContainers"] {
-        let pointer = format!("{pod_spec}/{containers}");
-        let (Some(Value::Array(targets)), Some(Value::Array(befores))) =
-            (patch.pointer_mut(&pointer), original.pointer(&pointer))
-        else {
-            continue;
+        let nested: &[(&str, &str)] = match list {
+            "containers" | "initContainers" | "ephemeralContainers" => &CONTAINER_LISTS,
+            _ => &[],
         };
-        for target in targets.iter_mut() {
-            let name = target.get("name").cloned();
-            let Some(before) = befores
-                .iter()
-                .find(|b| name.is_some() && b.get("name") == name.as_ref())
-            else {
-                continue;
-            };
-            for (list, key) in CONTAINER_LISTS {
-                delete_missing(target, before, &format!("/{list}"), key);
-            }
-        }
+        merge_list(patch, original, &format!("{pod_spec}/{list}"), key, nested);
     }
 }
 
-/// Appends `{key: …, "$patch": "delete"}` to the list at `pointer` for each item of the
-/// original's list whose key the target's list lacks.
-fn delete_missing(patch: &mut Value, original: &Value, pointer: &str, key: &str) {
+/// The list at `pointer`, merged by `key`: matched items patched three ways against their
+/// original (their own lists in `nested` likewise), the original's unmatched items deleted.
+fn merge_list(
+    patch: &mut Value,
+    original: &Value,
+    pointer: &str,
+    key: &str,
+    nested: &[(&str, &str)],
+) {
     let (Some(Value::Array(items)), Some(Value::Array(befores))) =
         (patch.pointer_mut(pointer), original.pointer(pointer))
     else {
         return;
     };
+    for item in items.iter_mut() {
+        let Some(id) = item.get(key).cloned() else {
+            continue;
+        };
+        let Some(before) = befores.iter().find(|b| b.get(key) == Some(&id)) else {
+            continue;
+        };
+        *item = client_side_patch(item, Some(before));
+        for (list, list_key) in nested {
+            merge_list(item, before, &format!("/{list}"), list_key, &[]);
+        }
+    }
     let gone: Vec<Value> = befores
         .iter()
         .filter_map(|before| before.get(key))
@@ -147,7 +153,6 @@ fn retain_keys(map: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::dry_run::client_side_patch;
     use serde_json::json;
 
     /// A rollback from the default rolling update back to `Recreate`, and a volume whose source
@@ -207,5 +212,23 @@ mod tests {
             json!({"containerPort": 9090, "$patch": "delete"})
         );
         assert_eq!(containers[0]["env"].as_array().unwrap().len(), 2);
+
+        // fluent-bit's `env`: revision 2 gave the container an env, revision 1 has none.
+        let bare = pod(json!([{"name": "web"}]));
+        let mut patch = client_side_patch(&bare, Some(&original));
+        add_strategic_directives(&mut patch, Some(&original), "Deployment");
+        let web = &patch["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(web["env"], Value::Null);
+        assert!(web.as_object().unwrap().contains_key("env"), "{web}");
+        // An env item from valueFrom back to value: helm's patch removes valueFrom.
+        let from =
+            pod(json!([{"name": "web", "env": [{"name": "A", "valueFrom": {"fieldRef": {}}}]}]));
+        let to = pod(json!([{"name": "web", "env": [{"name": "A", "value": "1"}]}]));
+        let mut patch = client_side_patch(&to, Some(&from));
+        add_strategic_directives(&mut patch, Some(&from), "Deployment");
+        assert_eq!(
+            patch["spec"]["template"]["spec"]["containers"][0]["env"][0],
+            json!({"name": "A", "value": "1", "valueFrom": null})
+        );
     }
 }
