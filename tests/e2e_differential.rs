@@ -7,9 +7,9 @@
 //! rolled back by native `helm rollback` is the reference for our outcome (`succeeded`, nothing
 //! drifted or refused), the live objects after ours, and `--plan`.
 //!
-//! Every combination runs with `HSR_DIFFERENTIAL=all`; otherwise one per chart, turning with
-//! each commit (`HSR_DIFFERENTIAL_ROTATION` picks another turn), so that consecutive runs cover
-//! the set. Each combination prints one line on stderr, uncaptured, and appends it to
+//! Every combination runs with `HSR_DIFFERENTIAL=all`, every variant of one case with
+//! `HSR_DIFFERENTIAL_CASE=NAME`; otherwise one per chart, turning with each commit
+//! (`HSR_DIFFERENTIAL_ROTATION` picks another turn), so that consecutive runs cover the set. Each combination prints one line on stderr, uncaptured, and appends it to
 //! `HSR_DIFFERENTIAL_REPORT` when set; `bench/differential-table.py` makes the chart × case
 //! table of bench/RESULTS.md from them. The corpus is found as tests/e2e_corpus.rs finds it.
 
@@ -81,8 +81,13 @@ fn chart(name: &str) {
     let index = CHARTS.iter().position(|c| *c == name).unwrap_or(0);
     let chosen = differential::chosen(index, combinations.len());
     let mut failures = Vec::new();
+    let only = std::env::var("HSR_DIFFERENTIAL_CASE").ok();
     for (n, (variant, case)) in combinations.iter().enumerate() {
-        if chosen.is_some_and(|c| c != n) {
+        let picked = match &only {
+            Some(only) => case.name == only.as_str(),
+            None => chosen.is_none_or(|c| c == n),
+        };
+        if !picked {
             continue;
         }
         let pair = Pair {
