@@ -203,8 +203,8 @@ fn chart_values(chart: &Path) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Whether `helm template` renders another manifest with `upgrade` than with `install`, the
-/// chart's corpus values under both.
+/// Whether `helm template` renders another manifest (hooks aside) with `upgrade` than with
+/// `install`, the chart's corpus values under both.
 pub fn template_differs(
     helm: &Path,
     chart: &Path,
@@ -216,7 +216,9 @@ pub fn template_differs(
     let render = |extra: &[String]| {
         let mut command = Command::new(helm);
         command
-            .args(["template", "differential"])
+            // Hooks are not in a release's manifest: a change to them alone is no revision
+            // pair for a rollback.
+            .args(["template", "differential", "--no-hooks"])
             .arg(chart)
             .arg("-f")
             .arg(values)
