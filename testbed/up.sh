@@ -2,7 +2,8 @@
 # Starts a fresh test bed in RUNDIR: etcd, kube-apiserver and kube-controller-manager on free
 # loopback ports, a token-authenticated admin kubeconfig, and RUNDIR/env for the tests:
 #   HSR_TESTBED_KUBECONFIG HSR_TESTBED_SERVER HSR_TESTBED_TOKEN HSR_TESTBED_CA
-#   HSR_HELM3 HSR_HELM4 HSR_KUBECTL HSR_TESTBED_RUNDIR HSR_HELM_MATRIX_DIR
+#   HSR_HELM3 HSR_HELM4 HSR_KUBECTL HSR_TESTBED_RUNDIR HSR_HELM_MATRIX_DIR HSR_TESTBED_KUBE_VERSION
+# HSR_TESTBED_K8S picks the Kubernetes (testbed/bed.sh): v1.37.2 by default, 1.20 for the old bed.
 # Only the PIDs it starts are recorded (RUNDIR/pids); testbed/down.sh RUNDIR stops them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,8 +17,22 @@ trap 'rc=$?; [ $rc -eq 0 ] || say "FAILED at step $step (exit $rc); logs in $RUN
 "$here/provision.sh"
 # The helm version matrix (tests/e2e_matrix.rs); instant once cached.
 "$here/provision-matrix.sh"
-CACHE="${HSR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/helm-safe-rollback}/testbed"
-BIN="$CACHE/bin"
+# shellcheck source=testbed/bed.sh
+. "$here/bed.sh"
+
+# What differs between the releases: 1.20 still has the API server's insecure port and
+# kube-controller-manager's --port (both closed here) and the controllers' old names, the cloud
+# ones among them. A modern API server's endpoint reconciler refuses a loopback advertise address:
+# none (the kubernetes Service is still created, its Endpoints are not kept).
+if [ "$KUBE_LINE" = debian ]; then
+  APISERVER_FLAGS="--insecure-port 0"
+  KCM_FLAGS="--port=0"
+  KCM_CONTROLLERS='*,-nodeipam,-nodelifecycle,-attachdetach,-persistentvolume-binder,-cloud-node-lifecycle,-route,-service'
+else
+  APISERVER_FLAGS="--endpoint-reconciler-type none"
+  KCM_FLAGS=""
+  KCM_CONTROLLERS='*,-node-ipam-controller,-node-lifecycle-controller,-persistentvolume-attach-detach-controller,-persistentvolume-binder-controller'
+fi
 
 step="pick free loopback ports"
 # Beds started at once (the e2e suite starts private ones in parallel) must not be handed the
@@ -43,7 +58,7 @@ echo "$TOKEN,admin,admin,system:masters" >"$RUNDIR/tokens.csv"
 : >"$RUNDIR/pids"
 
 step="start etcd"
-"$BIN/etcd" --data-dir "$RUNDIR/etcd" --name testbed \
+"$KUBE_BIN/etcd" --data-dir "$RUNDIR/etcd" --name testbed \
   --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT" \
   --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
   --initial-cluster "testbed=http://127.0.0.1:$ETCD_PEER" \
@@ -55,8 +70,8 @@ step="start kube-apiserver"
 # (testbed/apiserver.sh RUNDIR stop|start).
 cat >"$RUNDIR/start-apiserver.sh" <<START
 #!/usr/bin/env bash
-exec "$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_CLIENT" \\
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" --insecure-port 0 \\
+exec "$KUBE_BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_CLIENT" \\
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" $APISERVER_FLAGS \\
   --cert-dir "$RUNDIR/certs" --token-auth-file "$RUNDIR/tokens.csv" --authorization-mode RBAC \\
   --service-account-issuer https://kubernetes.default.svc.cluster.local \\
   --service-account-key-file "$RUNDIR/sa.pub" --service-account-signing-key-file "$RUNDIR/sa.key" \\
@@ -103,9 +118,10 @@ done
 exec 9>&-
 
 step="start kube-controller-manager"
-"$BIN/kube-controller-manager" --kubeconfig "$RUNDIR/kubeconfig" --leader-elect=false --port=0 --secure-port=0 \
+# shellcheck disable=SC2086 # KCM_FLAGS: zero or more flags
+"$KUBE_BIN/kube-controller-manager" --kubeconfig "$RUNDIR/kubeconfig" --leader-elect=false $KCM_FLAGS --secure-port=0 \
   --service-account-private-key-file "$RUNDIR/sa.key" --use-service-account-credentials=false \
-  --controllers='*,-nodeipam,-nodelifecycle,-attachdetach,-persistentvolume-binder,-cloud-node-lifecycle,-route,-service' \
+  --controllers="$KCM_CONTROLLERS" \
   >"$RUNDIR/controller-manager.log" 2>&1 &
 echo $! >>"$RUNDIR/pids"
 
@@ -128,5 +144,6 @@ export HSR_HELM3=$BIN/helm3
 export HSR_HELM4=$BIN/helm4
 export HSR_KUBECTL=$BIN/kubectl
 export HSR_HELM_MATRIX_DIR=$CACHE/matrix
+export HSR_TESTBED_KUBE_VERSION=$KUBE_VERSION
 ENV
-say "up: $SERVER (kubeconfig $RUNDIR/kubeconfig)"
+say "up: $SERVER, Kubernetes $KUBE_VERSION (kubeconfig $RUNDIR/kubeconfig)"
