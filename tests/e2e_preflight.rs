@@ -215,7 +215,29 @@ fn a_webhook_without_dry_run_support_is_a_warning_not_a_refusal(helm: HelmMajor)
         .ok();
     s.helm(&["upgrade", "more", &chart, "--set", "extra=false"])
         .ok();
-    let _webhook = NoDryRunWebhook::install(&s);
+    // From Kubernetes 1.22 on a webhook must declare itself free of side effects on dry runs
+    // (admissionregistration v1): no API server says this any more, but the clusters that
+    // still serve v1beta1 do. There, the real webhook; elsewhere, that server's real answer
+    // (tests/fixtures/api), replayed for our dry runs of the ConfigMap by the fault proxy.
+    let mut s = s;
+    let (_webhook, _proxy) = if serves_v1beta1_webhooks(&s) {
+        (Some(NoDryRunWebhook::install(&s)), None)
+    } else {
+        let proxy = s.through_fault_proxy();
+        proxy.add_rule(
+            support::fault_proxy::Rule::new(
+                None,
+                r"/api/v1/namespaces/[^/]+/configmaps.*dryRun=All",
+                support::fault_proxy::Fault::Replay {
+                    status: 400,
+                    body: include_str!("fixtures/api/dry-run-webhook-without-dry-run.json"),
+                },
+            )
+            .unwrap(),
+        );
+        (None, Some(proxy))
+    };
+    let s = &s;
     let history = || s.helm(&["history", "more", "-o", "json"]).ok().stdout;
     let before = history();
 
@@ -250,6 +272,15 @@ fn a_webhook_without_dry_run_support_is_a_warning_not_a_refusal(helm: HelmMajor)
         "{run}"
     );
     assert!(s.uid("configmap/more-extra").is_some(), "rolled back");
+}
+
+/// Whether the API server still serves admissionregistration.k8s.io/v1beta1 (Kubernetes 1.21
+/// and older), the only API whose webhooks may have side effects on dry runs.
+fn serves_v1beta1_webhooks(s: &Scenario) -> bool {
+    let run = s.kubectl(&["api-versions"]);
+    run.stdout
+        .lines()
+        .any(|l| l == "admissionregistration.k8s.io/v1beta1")
 }
 
 /// A cluster-scoped webhook configuration for one test namespace, removed when dropped.

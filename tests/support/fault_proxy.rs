@@ -59,6 +59,10 @@ pub enum Fault {
     /// An HTTP `503 Service Unavailable` with a kube-style `Status` body and
     /// no `Retry-After` (client-go would otherwise retry it by itself).
     ServiceUnavailable,
+    /// A real API server's answer, captured elsewhere (a fixture): its status
+    /// code and JSON body, for a condition this bed's API server cannot
+    /// produce.
+    Replay { status: u16, body: &'static str },
 }
 
 /// Which requests to break, and when.
@@ -411,8 +415,25 @@ fn handle_connection(shared: &Shared, tcp: TcpStream) -> io::Result<()> {
             out.write_all(&service_unavailable(&head))?;
             finish_client(out)
         }
+        Some(Fault::Replay { status, body }) => {
+            forward_body(&head, &mut client, &mut io::sink())?;
+            let out = client.get_mut();
+            out.write_all(&replayed(status, body))?;
+            finish_client(out)
+        }
         None => proxy_request(shared, &head, &mut client),
     }
+}
+
+fn replayed(status: u16, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} Replayed\r\n\
+         Content-Type: application/json\r\n\
+         Content-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 fn decide(shared: &Shared, head: &RequestHead) -> Option<Fault> {
