@@ -35,33 +35,7 @@ mod corpus;
 use corpus::success::Pair;
 use corpus::{corpus_dir, settings, Line, CHARTS};
 
-macro_rules! corpus_tests {
-    ($($test:ident => $chart:literal),* $(,)?) => {
-        $( #[test] fn $test() { chart($chart) } )*
-    };
-}
-
-corpus_tests!(
-    argo_cd => "argo-cd",
-    argo_workflows => "argo-workflows",
-    cert_manager => "cert-manager",
-    filebeat => "filebeat",
-    fluent_bit => "fluent-bit",
-    fluent_operator => "fluent-operator",
-    fluentd => "fluentd",
-    gatekeeper => "gatekeeper",
-    harbor => "harbor",
-    ingress_nginx => "ingress-nginx",
-    jenkins => "jenkins",
-    kibana => "kibana",
-    loki_distributed => "loki-distributed",
-    metrics_server => "metrics-server",
-    redis_ha => "redis-ha",
-    sealed_secrets => "sealed-secrets",
-    vault => "vault",
-    velero => "velero",
-    vpa => "vpa",
-);
+one_test_per_chart!();
 
 #[test]
 fn the_corpus_is_exactly_these_charts() {

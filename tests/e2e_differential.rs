@@ -22,33 +22,7 @@ use corpus::differential::{self, Case};
 use corpus::success::Pair;
 use corpus::{settings, Line, Variant, CHARTS};
 
-macro_rules! differential_tests {
-    ($($test:ident => $chart:literal),* $(,)?) => {
-        $( #[test] fn $test() { chart($chart) } )*
-    };
-}
-
-differential_tests!(
-    argo_cd => "argo-cd",
-    argo_workflows => "argo-workflows",
-    cert_manager => "cert-manager",
-    filebeat => "filebeat",
-    fluent_bit => "fluent-bit",
-    fluent_operator => "fluent-operator",
-    fluentd => "fluentd",
-    gatekeeper => "gatekeeper",
-    harbor => "harbor",
-    ingress_nginx => "ingress-nginx",
-    jenkins => "jenkins",
-    kibana => "kibana",
-    loki_distributed => "loki-distributed",
-    metrics_server => "metrics-server",
-    redis_ha => "redis-ha",
-    sealed_secrets => "sealed-secrets",
-    vault => "vault",
-    velero => "velero",
-    vpa => "vpa",
-);
+one_test_per_chart!();
 
 fn chart(name: &str) {
     let Some((corpus, _turn)) = corpus::begin(name) else {

@@ -34,18 +34,56 @@ fn fidelity_chart(s: &Scenario) -> String {
     to.display().to_string()
 }
 
-/// `helm install` then each upgrade (its arguments), with the method's flags; the upgrades'
+/// Each upgrade (its arguments) of an installed release, with the method's flags; the upgrades'
 /// own success is the caller's business (some are meant to fail).
 fn release_with(s: &Scenario, release: &str, chart: &str, method: &[&str], upgrades: &[&[&str]]) {
-    let mut install = vec!["install", release, chart];
-    install.extend(method);
-    s.helm(&install).ok();
     for args in upgrades {
         let mut upgrade = vec!["upgrade", release, chart];
         upgrade.extend(method);
         upgrade.extend(*args);
         s.helm(&upgrade);
     }
+}
+
+/// Releases `ours-TAG` and `twin-TAG` made alike (installed with `install`, then `upgrades`),
+/// ours rolled back to 1 by `helm safe-rollback` (with `extra` flags), which must succeed,
+/// verified, and the twin by native `helm rollback`. Returns the two names and our run.
+fn ours_and_twin_rolled_back(
+    s: &Scenario,
+    chart: &str,
+    (tag, method): (&str, &[&str]),
+    install: &[&str],
+    upgrades: &[&[&str]],
+    extra: &[&str],
+) -> (String, String, support::Run) {
+    let (ours, twin) = (format!("ours-{tag}"), format!("twin-{tag}"));
+    for release in [&ours, &twin] {
+        installed(s, release, chart, method, install);
+        release_with(s, release, chart, method, upgrades);
+    }
+    let mut args = vec![ours.as_str(), "1", "--output", "json"];
+    args.extend(extra);
+    let run = s.safe_rollback(&args);
+    assert_eq!(run.code, 0, "{tag}: {run}");
+    let report = run.json();
+    assert_eq!(report["outcome"], "succeeded", "{tag}: {run}");
+    assert_eq!(report["verified"], true, "{tag}: {run}");
+    assert_eq!(report["drifted"], serde_json::json!([]), "{tag}: {run}");
+    assert_eq!(
+        report["primary_errors"],
+        serde_json::json!([]),
+        "{tag}: {run}"
+    );
+    s.helm(&["rollback", &twin, "1"]).ok();
+    (ours, twin, run)
+}
+
+/// `helm install` of the chart with `args` and the method's flags.
+fn installed(s: &Scenario, release: &str, chart: &str, method: &[&str], args: &[&str]) {
+    let mut install = vec!["install", release, chart];
+    install.extend(args);
+    install.extend(method);
+    s.helm(&install).ok();
 }
 
 /// Popular chart families render `metadata.annotations` only when a value sets some. Rolled
@@ -64,30 +102,16 @@ fn a_rollback_to_a_revision_without_annotations_is_no_drift(helm: HelmMajor) {
         "--set",
         "podAnnotations.checksum=abc",
     ];
-    for (tag, method) in apply_methods(helm) {
-        let (ours, twin) = (format!("ours-{tag}"), format!("twin-{tag}"));
-        release_with(&s, &ours, &chart, method, &[annotated]);
-        release_with(&s, &twin, &chart, method, &[annotated]);
-
-        let run = s.safe_rollback(&[&ours, "1", "--output", "json", "--debug"]);
-        assert_eq!(run.code, 0, "{tag}: {run}");
+    for variant in apply_methods(helm) {
+        let tag = variant.0;
+        let (ours, twin, run) =
+            ours_and_twin_rolled_back(&s, &chart, variant, &[], &[annotated], &["--debug"]);
         assert!(
             run.stderr.contains(
                 "verifying 2 object(s) against the preflight's prediction, 0 by a dry run now"
             ),
             "{tag}: verification reuses the preflight's dry run: {run}"
         );
-        let report = run.json();
-        assert_eq!(report["outcome"], "succeeded", "{tag}: {run}");
-        assert_eq!(report["verified"], true, "{tag}: {run}");
-        assert_eq!(report["drifted"], serde_json::json!([]), "{tag}: {run}");
-        assert_eq!(
-            report["primary_errors"],
-            serde_json::json!([]),
-            "{tag}: {run}"
-        );
-        s.helm(&["rollback", &twin, "1"]).ok();
-
         let live = live_metadata(&s, &ours);
         assert_eq!(
             live,
@@ -127,8 +151,10 @@ fn a_target_the_server_cannot_take_is_refused_with_nothing_changed(helm: HelmMaj
     ];
     for (tag, method) in apply_methods(helm) {
         let (ours, twin) = (format!("ours-{tag}"), format!("twin-{tag}"));
-        release_with(&s, &ours, &chart, method, &[invalid, &[]]);
-        release_with(&s, &twin, &chart, method, &[invalid, &[]]);
+        for release in [&ours, &twin] {
+            installed(&s, release, &chart, method, &[]);
+            release_with(&s, release, &chart, method, &[invalid, &[]]);
+        }
         // A Deployment's status is the controller's to write at any time: its generation says
         // whether its spec was written.
         let before = (s.resource_versions("configmaps"), generation(&s, &ours));
@@ -169,28 +195,15 @@ fn a_strategy_and_a_volume_source_restored_by_the_rollback_are_no_refusal(helm: 
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "retain-keys");
     let chart = fidelity_chart(&s);
-    for (tag, method) in apply_methods(helm) {
-        let (ours, twin) = (format!("ours-{tag}"), format!("twin-{tag}"));
-        for release in [&ours, &twin] {
-            let mut install = vec!["install", release, &chart];
-            install.extend([
-                "--set",
-                "strategy.type=Recreate",
-                "--set",
-                "scratch=configMap",
-            ]);
-            install.extend(method);
-            s.helm(&install).ok();
-            let mut upgrade = vec!["upgrade", release, &chart];
-            upgrade.extend(method);
-            s.helm(&upgrade).ok();
-        }
-        let run = s.safe_rollback(&[&ours, "1", "--output", "json"]);
-        assert_eq!(run.code, 0, "{tag}: {run}");
-        let report = run.json();
-        assert_eq!(report["outcome"], "succeeded", "{tag}: {run}");
-        assert_eq!(report["verified"], true, "{tag}: {run}");
-        s.helm(&["rollback", &twin, "1"]).ok();
+    let install = [
+        "--set",
+        "strategy.type=Recreate",
+        "--set",
+        "scratch=configMap",
+    ];
+    for variant in apply_methods(helm) {
+        let tag = variant.0;
+        let (ours, twin, _) = ours_and_twin_rolled_back(&s, &chart, variant, &install, &[&[]], &[]);
         let spec = |release: &str| {
             let object = format!("deployment/{release}-web");
             let run = s.kubectl(&["get", &object, "--output=json"]);
@@ -222,16 +235,9 @@ fn an_env_item_and_a_container_the_rollback_removes_are_no_drift(helm: HelmMajor
         "--set",
         "sidecar=true",
     ];
-    for (tag, method) in apply_methods(helm) {
-        let (ours, twin) = (format!("ours-{tag}"), format!("twin-{tag}"));
-        release_with(&s, &ours, &chart, method, &[more]);
-        release_with(&s, &twin, &chart, method, &[more]);
-        let run = s.safe_rollback(&[&ours, "1", "--output", "json"]);
-        assert_eq!(run.code, 0, "{tag}: {run}");
-        let report = run.json();
-        assert_eq!(report["outcome"], "succeeded", "{tag}: {run}");
-        assert_eq!(report["verified"], true, "{tag}: {run}");
-        s.helm(&["rollback", &twin, "1"]).ok();
+    for variant in apply_methods(helm) {
+        let tag = variant.0;
+        let (ours, twin, _) = ours_and_twin_rolled_back(&s, &chart, variant, &[], &[more], &[]);
         let containers = |release: &str| {
             let object = format!("deployment/{release}-web");
             let path = "--output=jsonpath={.spec.template.spec.containers[*].name} {.spec.template.spec.containers[0].env[*].name}";

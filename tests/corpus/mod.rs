@@ -44,6 +44,90 @@ pub const CHARTS: &[&str] = &[
     "vpa",
 ];
 
+/// One `#[test]` per chart of [`CHARTS`], each calling the suite's own `chart(name)`: charts run
+/// in parallel and a failure names its chart.
+#[macro_export]
+macro_rules! one_test_per_chart {
+    () => {
+        #[test]
+        fn argo_cd() {
+            chart("argo-cd")
+        }
+        #[test]
+        fn argo_workflows() {
+            chart("argo-workflows")
+        }
+        #[test]
+        fn cert_manager() {
+            chart("cert-manager")
+        }
+        #[test]
+        fn filebeat() {
+            chart("filebeat")
+        }
+        #[test]
+        fn fluent_bit() {
+            chart("fluent-bit")
+        }
+        #[test]
+        fn fluent_operator() {
+            chart("fluent-operator")
+        }
+        #[test]
+        fn fluentd() {
+            chart("fluentd")
+        }
+        #[test]
+        fn gatekeeper() {
+            chart("gatekeeper")
+        }
+        #[test]
+        fn harbor() {
+            chart("harbor")
+        }
+        #[test]
+        fn ingress_nginx() {
+            chart("ingress-nginx")
+        }
+        #[test]
+        fn jenkins() {
+            chart("jenkins")
+        }
+        #[test]
+        fn kibana() {
+            chart("kibana")
+        }
+        #[test]
+        fn loki_distributed() {
+            chart("loki-distributed")
+        }
+        #[test]
+        fn metrics_server() {
+            chart("metrics-server")
+        }
+        #[test]
+        fn redis_ha() {
+            chart("redis-ha")
+        }
+        #[test]
+        fn sealed_secrets() {
+            chart("sealed-secrets")
+        }
+        #[test]
+        fn vault() {
+            chart("vault")
+        }
+        #[test]
+        fn velero() {
+            chart("velero")
+        }
+        #[test]
+        fn vpa() {
+            chart("vpa")
+        }
+    };
+}
+
 /// The corpus dir, or `None` when the corpus suites do not run: e2e tests explicitly skipped,
 /// or the corpus absent outside CI (a clone of the repository alone has none: it is test data
 /// the repository cannot carry). Absent under CI (`CI=true`), it fails the test.
