@@ -91,8 +91,8 @@ pub struct Chart<'a> {
     pub name: &'a str,
     pub chart: &'a Path,
     pub values: &'a Path,
-    /// helm 4's flags (tools/settings.tsv).
-    pub helm4_flags: Vec<String>,
+    /// The flags of every install and upgrade (helm 4's apply method, the unbent values).
+    pub flags: Vec<String>,
     pub cluster_kinds: BTreeSet<String>,
     pub lister: &'a snapshot::Lister,
 }
@@ -109,7 +109,7 @@ impl Chart<'_> {
             "3m".to_string(),
         ];
         args.extend(set.iter().cloned());
-        args.extend(self.helm4_flags.iter().cloned());
+        args.extend(self.flags.iter().cloned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.s.helm(&args)
     }

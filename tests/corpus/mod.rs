@@ -228,6 +228,32 @@ fn say_server_side_apply_not_run() {
     );
 }
 
+/// Values the corpus sets only because its charts were first checked on Kubernetes 1.20, and
+/// what their users set instead on an API server that serves what the chart needs: `(chart,
+/// from minor, --set flags, why)`.
+const BENT_FOR_1_20: &[(&str, u32, &[&str], &str)] = &[(
+    "vpa",
+    21,
+    &[
+        "--set",
+        "admissionController.podDisruptionBudget.enabled=true",
+        "--set",
+        "recommender.podDisruptionBudget.enabled=true",
+        "--set",
+        "updater.podDisruptionBudget.enabled=true",
+    ],
+    "the chart writes policy/v1 PodDisruptionBudgets, served from 1.21 on (its default: enabled)",
+)];
+
+/// The flags that undo the corpus's 1.20 bends for `chart` on this bed's API server.
+pub fn unbent(chart: &str) -> Vec<String> {
+    BENT_FOR_1_20
+        .iter()
+        .filter(|(name, minor, _, _)| *name == chart && server_minor() >= *minor)
+        .flat_map(|(_, _, flags, _)| flags.iter().map(|f| f.to_string()))
+        .collect()
+}
+
 /// The bed's kube-apiserver minor version, asked once.
 pub fn server_minor() -> u32 {
     static MINOR: OnceLock<u32> = OnceLock::new();

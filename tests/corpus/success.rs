@@ -43,10 +43,14 @@ pub fn run(s: &Scenario, corpus: &Path, name: &str, pair: &Pair, result: &mut Li
     let chart_arg = chart.to_str().unwrap();
     let values = corpus.join("values").join(format!("{name}.yaml"));
     let values_arg = values.to_str().unwrap();
-    let helm4_flags: Vec<&str> = match s.helm {
+    // Every install and upgrade: helm 4's apply method, and the chart's values as its users
+    // set them on this API server (see `unbent`).
+    let mut flags: Vec<String> = match s.helm {
         HelmMajor::V3 => vec![],
-        HelmMajor::V4 => pair.helm4_flags.iter().map(String::as_str).collect(),
+        HelmMajor::V4 => pair.helm4_flags.clone(),
     };
+    flags.extend(super::unbent(name));
+    let flag_args: Vec<&str> = flags.iter().map(String::as_str).collect();
     let step = |label: &'static str, args: &[&str], result: &mut Line| {
         let started = Instant::now();
         let run = s.helm(args);
@@ -64,7 +68,7 @@ pub fn run(s: &Scenario, corpus: &Path, name: &str, pair: &Pair, result: &mut Li
         "3m",
     ];
     install.extend(pair.install.iter().map(String::as_str));
-    install.extend(&helm4_flags);
+    install.extend(&flag_args);
     step("install", &install, result).ok();
     let revision1 = manifest(s, name, Some(1));
     let all_kinds = cluster_kinds(s);
@@ -81,7 +85,7 @@ pub fn run(s: &Scenario, corpus: &Path, name: &str, pair: &Pair, result: &mut Li
         "3m",
     ];
     upgrade.extend(pair.upgrade.iter().map(String::as_str));
-    upgrade.extend(&helm4_flags);
+    upgrade.extend(&flag_args);
     step("upgrade", &upgrade, result).ok();
     let revision2 = manifest(s, name, None);
     assert_ne!(
@@ -216,7 +220,7 @@ pub fn run(s: &Scenario, corpus: &Path, name: &str, pair: &Pair, result: &mut Li
         name,
         chart: &chart,
         values: &values,
-        helm4_flags: helm4_flags.iter().map(|f| f.to_string()).collect(),
+        flags: flags.clone(),
         cluster_kinds: kinds,
         lister: &lister,
     };
