@@ -2,9 +2,8 @@
 //! removing a release with everything helm leaves behind (as the corpus's tools/test-chart.sh).
 
 use std::collections::BTreeSet;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use crate::support::{Run, Scenario};
 use yaml_rust2::{Yaml, YamlLoader};
@@ -237,29 +236,102 @@ pub fn crd_files(chart: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// tools/complete-hook-jobs.sh running for one namespace, with kubectl from the scenario's
-/// PATH; stopped (its whole process group: a shell loop and its children) when dropped.
-pub struct JobCompleter(Child);
+/// A stand-in kubelet for helm's hook Jobs in one namespace, as the corpus's
+/// tools/complete-hook-jobs.sh is on 1.20: every unfinished Job marked complete through the
+/// status subresource, every 2 seconds, until dropped. Since 1.31 the API server takes
+/// `Complete` only beside `SuccessCriteriaMet`, which older servers accept as well.
+pub struct JobCompleter {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
 
 impl JobCompleter {
-    pub fn start(s: &Scenario, corpus: &Path) -> JobCompleter {
-        let mut command = Command::new(corpus.join("tools/complete-hook-jobs.sh"));
-        s.user_env(&mut command);
-        let child = command
-            .arg(&s.namespace)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("start tools/complete-hook-jobs.sh");
-        JobCompleter(child)
+    pub fn start(s: &Scenario, _corpus: &Path) -> JobCompleter {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let kubectl = s.bed.kubectl.clone();
+        let kubeconfig = s.kubeconfig.clone();
+        let namespace = s.namespace.clone();
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                complete_jobs(&kubectl, &kubeconfig, &namespace);
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+        });
+        JobCompleter {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
 impl Drop for JobCompleter {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on the process group this test started (the child leads it).
-        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGTERM) };
-        let _ = self.0.wait();
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
+}
+
+/// One round: each Job of `namespace` without a Complete or Failed condition, completed.
+fn complete_jobs(kubectl: &Path, kubeconfig: &Path, namespace: &str) {
+    let run = |args: &[&str]| {
+        Command::new(kubectl)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--namespace", namespace])
+            .args(args)
+            .output()
+    };
+    let Ok(listed) = run(&["get", "jobs", "--output=json"]) else {
+        return;
+    };
+    let Ok(list) = serde_json::from_slice::<serde_json::Value>(&listed.stdout) else {
+        return;
+    };
+    for job in list["items"].as_array().into_iter().flatten() {
+        let finished = job["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| {
+                matches!(c["type"].as_str(), Some("Complete" | "Failed")) && c["status"] == "True"
+            });
+        let Some(name) = job["metadata"]["name"].as_str().filter(|_| !finished) else {
+            continue;
+        };
+        let now = now_utc();
+        let condition = |kind: &str| {
+            serde_json::json!({"type": kind, "status": "True",
+                               "lastProbeTime": now, "lastTransitionTime": now})
+        };
+        let mut status = serde_json::json!({
+            "conditions": [condition("SuccessCriteriaMet"), condition("Complete")],
+            "succeeded": job["spec"]["completions"].as_u64().unwrap_or(1),
+            "active": 0,
+            "completionTime": now,
+        });
+        // The start time is immutable once the Job controller has set it.
+        if job["status"]["startTime"].is_null() {
+            status["startTime"] = serde_json::json!(now);
+        }
+        let patch = serde_json::json!({ "status": status }).to_string();
+        let _ = run(&[
+            "patch",
+            "job",
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &patch,
+        ]);
+    }
+}
+
+/// Now, as the API server writes times (RFC 3339, seconds, UTC).
+fn now_utc() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
