@@ -187,11 +187,14 @@ pub fn remove_release(s: &Scenario, corpus: &Path, name: &str) -> Result<(), Str
         }
         let mut command = Command::new(&s.bed.kubectl);
         s.env(&mut command);
+        // A CustomResourceDefinition goes once its instances are gone; while the API server
+        // re-initialises that resource's storage (after the CRD changed), its finalizer is
+        // retried with a growing back-off: minutes, seen on a bed that had made many of them.
         command.arg("delete").args(&args).args([
             "--ignore-not-found",
             "--wait",
             "--timeout",
-            "120s",
+            "360s",
         ]);
         let run = Run::from(command.output().unwrap());
         if run.code != 0 {
