@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use helm_safe_rollback::cli::{self, Invocation, OutputFormat};
 use helm_safe_rollback::domain::exit::Exit;
 use helm_safe_rollback::domain::render::{render_diagnosis, render_json, render_text};
-use helm_safe_rollback::io::exec;
+use helm_safe_rollback::io::signals;
 use helm_safe_rollback::pipeline::{self, Ending};
 
 fn main() -> ExitCode {
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         }
         Ok(cli::Parsed::Run(invocation)) => {
             // Once for the whole process: signals go to helm while it runs, and are remembered.
-            if let Err(error) = exec::handle_signals() {
+            if let Err(error) = signals::handle_signals() {
                 eprintln!(
                     "Warning: cannot handle signals ({error:#}); ^C will stop this run at once"
                 );

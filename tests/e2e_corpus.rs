@@ -87,7 +87,7 @@ fn report_line(r: &Line) {
     };
     let line = format!(
         "corpus {:<16} {} objects={:>3} native={:>6} ours={:>6} ({}) outcome={} exit={} \
-         twin={} plan={} failing={} failing_ours={} created={} cleanup={} left={} [{}]{}\n",
+         twin={} plan={} predicted={} failing={} failing_ours={} created={} cleanup={} left={} [{}]{}\n",
         r.chart,
         r.helm_label,
         r.objects,
@@ -98,6 +98,7 @@ fn report_line(r: &Line) {
         r.exit.map_or("-".to_string(), |c| c.to_string()),
         r.twin,
         r.plan,
+        r.prediction,
         r.failing.outcomes.0,
         secs(r.failing.ours_s),
         r.failing.created,

@@ -5,7 +5,8 @@
 //! upgrade and rollback), each with helm 3 and helm 4 (both of its apply methods where the bed's
 //! API server can run server-side apply), through the success path of corpus/success.rs: a twin
 //! rolled back by native `helm rollback` is the reference for our outcome (`succeeded`, nothing
-//! drifted or refused), the live objects after ours, and `--plan`.
+//! drifted or refused), the live objects after ours, `--plan`, and the preflight's prediction
+//! of every object (`--plan`'s `predicted` against the twin's live objects).
 //!
 //! Every combination runs with `HSR_DIFFERENTIAL=all`, every variant of one case with
 //! `HSR_DIFFERENTIAL_CASE=NAME`; otherwise one per chart, turning with each commit
@@ -87,7 +88,7 @@ fn chart(name: &str) {
 fn report_line(r: &Line, case: &Case) {
     let verdict = if r.errors.is_empty() { "ok" } else { "FAIL" };
     let line = format!(
-        "differential {:<16} {} {} {verdict} path={} outcome={} exit={} twin={} plan={}{}\n",
+        "differential {:<16} {} {} {verdict} path={} outcome={} exit={} twin={} plan={} predicted={}{}\n",
         r.chart,
         r.helm_label,
         case.name,
@@ -96,6 +97,7 @@ fn report_line(r: &Line, case: &Case) {
         r.exit.map_or("-".to_string(), |c| c.to_string()),
         r.twin,
         r.plan,
+        r.prediction,
         r.errors
             .first()
             .map(|e| format!(" error: {}", e.lines().next().unwrap_or("")))

@@ -175,15 +175,27 @@ fn secret_data_never_reaches_output_or_journal(helm: HelmMajor) {
             "--cleanup-on-fail",
         ][..],
         &["seed", "3", "--debug", "--plan"][..],
+        &["seed", "3", "--plan", "--output", "json"][..],
         &["seed", "3", "--debug", "--output", "json"][..],
     ] {
         let run = s.safe_rollback(args);
+        if args.contains(&"--plan") && args.contains(&"json") {
+            // The plan's predicted objects name the Secret and its keys, never their values.
+            let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            let predicted = report["plan"]["predicted"].as_array().cloned();
+            let secret = predicted
+                .unwrap_or_default()
+                .into_iter()
+                .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "seed-creds");
+            let secret = secret.unwrap_or_else(|| panic!("the Secret is predicted:\n{run}"));
+            assert_eq!(secret["data"]["password"], "<redacted>", "{run}");
+        }
         outputs.push(format!("{args:?}\n{run}"));
     }
     for (path, text) in s.journals() {
         outputs.push(format!("{}\n{text}", path.display()));
     }
-    assert!(outputs.len() >= 6);
+    assert!(outputs.len() >= 7);
     for text in &outputs {
         assert!(!text.contains(SECRET), "secret value leaked:\n{text}");
         assert!(

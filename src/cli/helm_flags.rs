@@ -45,11 +45,24 @@ pub struct RollbackFlags {
     pub wait_for_jobs: bool,
     /// `--timeout`, as helm will read it.
     pub timeout: Option<std::time::Duration>,
-    /// helm 4's `--server-side` (`true`, `false`, `auto`), as given.
-    pub server_side: Option<String>,
+    /// helm 4's `--server-side`: `Some(true)` / `Some(false)` when it names a method (a value
+    /// that is no boolean reads as `false`), `None` when not given or `auto`.
+    pub server_side: Option<bool>,
     /// helm 3's `--force`, helm 4's `--force-replace`: an object helm cannot patch is deleted
     /// and created again.
     pub replaces: bool,
+}
+
+/// How long we wait for deleted objects to be gone when the user gave helm no `--timeout`.
+pub const DEFAULT_DELETE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl RollbackFlags {
+    /// How long to wait for deletes: helm's `--timeout` when the user gave one (helm's own
+    /// meaning: how long to wait for any single Kubernetes operation), else
+    /// [`DEFAULT_DELETE_WAIT`].
+    pub fn delete_wait(&self) -> std::time::Duration {
+        self.timeout.unwrap_or(DEFAULT_DELETE_WAIT)
+    }
 }
 
 /// Reads `helm rollback` flags (as the user wrote them, or as a journal recorded them). A value
@@ -79,7 +92,11 @@ pub fn rollback_flags(args: &[String]) -> Result<RollbackFlags> {
                     anyhow::anyhow!("--timeout: invalid duration {text:?} (negative)")
                 })?);
             }
-            "server-side" => flags.server_side = value.map(str::to_string),
+            "server-side" => {
+                flags.server_side = value
+                    .filter(|v| *v != "auto")
+                    .map(|v| parse_bool(v).unwrap_or(false))
+            }
             "force" | "force-replace" => flags.replaces = boolean(&name, value)?,
             _ => {}
         }
@@ -244,6 +261,17 @@ mod tests {
     }
 
     #[test]
+    fn the_delete_wait_follows_helms_timeout() {
+        let wait = |words: &[&str]| rollback_flags(&args(words)).unwrap().delete_wait();
+        assert_eq!(wait(&["--wait"]), DEFAULT_DELETE_WAIT);
+        assert_eq!(
+            wait(&["--timeout", "5m0s", "--wait"]),
+            std::time::Duration::from_secs(300)
+        );
+        assert_eq!(wait(&["--timeout=90s"]), std::time::Duration::from_secs(90));
+    }
+
+    #[test]
     fn booleans_follow_pflag() {
         for (given, expected) in [
             (&["--cleanup-on-fail"][..], true),
@@ -282,10 +310,12 @@ mod tests {
         assert!(read(&["--wait=watcher"]).wait);
         assert!(!read(&["--wait=hookOnly"]).wait);
         assert!(!read(&["--wait=false"]).wait);
+        assert_eq!(read(&["--server-side=auto"]).server_side, None);
+        assert_eq!(read(&["--server-side", "true"]).server_side, Some(true));
         assert_eq!(
             read(&["--server-side", "false", "--timeout", "90s"]),
             RollbackFlags {
-                server_side: Some("false".into()),
+                server_side: Some(false),
                 timeout: Some(std::time::Duration::from_secs(90)),
                 ..RollbackFlags::default()
             }

@@ -84,3 +84,29 @@ pub(super) fn kube_settings(
         debug: debug.unwrap_or_else(|| env_true("HELM_DEBUG")),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The form `plan::delete_command` is tested with (and takes the token out of).
+    #[test]
+    fn kubectl_gets_each_setting_as_one_flag_with_its_value() {
+        let settings = KubeSettings {
+            kube_context: Some("prod".into()),
+            kubeconfig: Some("/home/ci/kubeconfig".into()),
+            kube_token: Some("s3cr3t-t0ken".into()),
+            kube_as_user: Some("deployer".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            settings.kubectl_args(),
+            [
+                "--context=prod",
+                "--kubeconfig=/home/ci/kubeconfig",
+                "--token=s3cr3t-t0ken",
+                "--as=deployer"
+            ]
+        );
+    }
+}

@@ -152,6 +152,8 @@ pub struct Invocation {
     pub rollback_args: Vec<String>,
     /// The same flags, read once as helm reads them: what our decisions depend on.
     pub rollback: RollbackFlags,
+    /// `--pending-max-age`, read as helm reads a duration.
+    pub pending_max_age: jiff::SignedDuration,
 }
 
 impl Invocation {
@@ -211,7 +213,7 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
     }
     let kube = kube::kube_settings(&helm_global_args, env)?;
     let rollback = helm_flags::rollback_flags(&rollback_args)?;
-    helm_flags::go_duration(&own.pending_max_age)
+    let pending_max_age = helm_flags::go_duration(&own.pending_max_age)
         .map_err(|e| anyhow::anyhow!("--pending-max-age: {e}"))?;
     Ok(Parsed::Run(Box::new(Invocation {
         release,
@@ -221,6 +223,7 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
         helm_global_args,
         rollback_args,
         rollback,
+        pending_max_age,
     })))
 }
 

@@ -54,9 +54,14 @@ pub fn texts_of(findings: &[Finding], class: Class) -> Vec<&str> {
 pub fn wait_deadline_passed(findings: &[Finding]) -> bool {
     findings.iter().any(|f| {
         f.class == Class::Primary
-            && (f.text.contains("context deadline exceeded")
-                || f.text.contains("timed out waiting for the condition"))
+            && (f.text.contains("context deadline exceeded") || is_bare_timeout(&f.text))
     })
+}
+
+/// helm 3's timeout that names nothing it waited for (a hook, or the objects of `--wait`):
+/// `timed out waiting for the condition`.
+pub fn is_bare_timeout(line: &str) -> bool {
+    line.contains("timed out waiting for the condition")
 }
 
 /// Classifies helm's output. Bytes that are not UTF-8 are replaced, never fatal: stderr is

@@ -31,20 +31,18 @@ pub enum WriteMethod {
 /// The field manager helm 4 applies as (helm 3 names itself after its binary; it never applies).
 pub const HELM_FIELD_MANAGER: &str = "helm";
 
-/// Which method a helm of `major` version uses: `server_side` is helm 4's `--server-side` as
-/// given, `release_method` the target revision's recorded `applyMethod` (`ssa` / `csa`).
+/// Which method a helm of `major` version uses: `server_side` is helm 4's `--server-side` when
+/// it names one (`None`: not given, or `auto`), `release_method` the target revision's recorded
+/// `applyMethod` (`ssa` / `csa`).
 pub fn write_method(
     major: u64,
-    server_side: Option<&str>,
+    server_side: Option<bool>,
     release_method: Option<&str>,
 ) -> WriteMethod {
     if major < 4 {
         return WriteMethod::ClientSide;
     }
-    let server_side = match server_side.unwrap_or("auto") {
-        "auto" => release_method == Some("ssa"),
-        other => crate::cli::helm_flags::parse_bool(other).unwrap_or(false),
-    };
+    let server_side = server_side.unwrap_or(release_method == Some("ssa"));
     if server_side {
         WriteMethod::ServerSideApply
     } else {
@@ -203,7 +201,7 @@ mod tests {
     #[test]
     fn the_method_follows_helm() {
         assert_eq!(write_method(3, None, None), WriteMethod::ClientSide);
-        assert_eq!(write_method(3, Some("true"), None), WriteMethod::ClientSide);
+        assert_eq!(write_method(3, Some(true), None), WriteMethod::ClientSide);
         assert_eq!(
             write_method(4, None, Some("ssa")),
             WriteMethod::ServerSideApply
@@ -211,15 +209,11 @@ mod tests {
         assert_eq!(write_method(4, None, Some("csa")), WriteMethod::ClientSide);
         assert_eq!(write_method(4, None, None), WriteMethod::ClientSide);
         assert_eq!(
-            write_method(4, Some("auto"), Some("ssa")),
-            WriteMethod::ServerSideApply
-        );
-        assert_eq!(
-            write_method(4, Some("false"), Some("ssa")),
+            write_method(4, Some(false), Some("ssa")),
             WriteMethod::ClientSide
         );
         assert_eq!(
-            write_method(4, Some("true"), Some("csa")),
+            write_method(4, Some(true), Some("csa")),
             WriteMethod::ServerSideApply
         );
     }

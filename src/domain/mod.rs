@@ -25,5 +25,6 @@ pub mod report;
 pub mod snapshot;
 pub mod strategic;
 pub mod target;
+pub mod verdict;
 pub mod verify;
 pub mod yaml11;

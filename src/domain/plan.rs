@@ -242,20 +242,21 @@ mod tests {
         assert_eq!(plan, Plan::default());
     }
 
-    /// A `--kube-token` must never reach the printed command. The settings are what
+    /// A `--kube-token` must never reach the printed command. The connection is what
     /// `KubeSettings::kubectl_args` makes of `--kube-context --kubeconfig --kube-token
-    /// --kube-as-user`.
+    /// --kube-as-user` (held by a test there).
     #[test]
     fn the_delete_command_never_carries_a_credential() {
         let svc = live("Service", "seed-standby", "u", Some("seed"));
-        let settings = crate::cli::KubeSettings {
-            kube_context: Some("prod".into()),
-            kubeconfig: Some("/home/ci/kubeconfig".into()),
-            kube_token: Some("s3cr3t-t0ken".into()),
-            kube_as_user: Some("deployer".into()),
-            ..Default::default()
-        };
-        let command = delete_command(&svc, &settings.kubectl_args());
+        let connection: Vec<String> = [
+            "--context=prod",
+            "--kubeconfig=/home/ci/kubeconfig",
+            "--token=s3cr3t-t0ken",
+            "--as=deployer",
+        ]
+        .map(String::from)
+        .to_vec();
+        let command = delete_command(&svc, &connection);
         assert_eq!(
             command,
             "kubectl delete service/seed-standby --namespace default --context=prod \

@@ -150,6 +150,9 @@ pub struct Forecast {
     pub delete: Vec<String>,
     pub take_over: Vec<String>,
     pub orphans: Vec<String>,
+    /// Each object the rollback writes, as the API server's dry run of helm's own write says
+    /// it will be (Secret values redacted, managed fields left out); empty when no dry run ran.
+    pub predicted: Vec<serde_json::Value>,
 }
 
 pub fn forecast(snapshot: &Snapshot, findings: &Findings) -> Forecast {

@@ -17,6 +17,7 @@ use crate::domain::plan::Plan;
 use crate::domain::preflight::Findings;
 use crate::domain::readiness::NotReady;
 use crate::domain::snapshot::Snapshot;
+use crate::domain::verdict::Halt;
 use crate::domain::verify::Drift;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -246,6 +247,13 @@ pub struct Record {
     pub exit_code: Option<i32>,
     #[serde(skip)]
     pub stage: Stage,
+    /// `--plan`: the objects as the preflight's dry run says the rollback writes them. In
+    /// memory only: they quote object data.
+    #[serde(skip)]
+    pub predicted: Vec<serde_json::Value>,
+    /// Where the run stopped before running helm (again), when it did.
+    #[serde(skip)]
+    pub halt: Option<Halt>,
 }
 
 impl Record {
@@ -272,6 +280,8 @@ impl Record {
             finish_command: None,
             exit_code: None,
             stage: Stage::Rollback,
+            predicted: Vec::new(),
+            halt: None,
         }
     }
 

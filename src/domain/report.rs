@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::domain::classify::{Class, Finding};
 use crate::domain::concurrency::ConcurrentRevision;
 use crate::domain::hooks::HookLeftover;
+use crate::domain::live;
 use crate::domain::model::LiveObject;
 use crate::domain::plan::{self, Decision};
 use crate::domain::preflight::{self, Findings, Forecast};
@@ -194,7 +195,14 @@ impl From<&Record> for Report {
         report.primary_errors.extend(record.errors.iter().cloned());
         if report.outcome == Outcome::Planned {
             let findings = record.preflight.clone().unwrap_or_default();
-            report.plan = Some(preflight::forecast(snapshot, &findings));
+            let mut forecast = preflight::forecast(snapshot, &findings);
+            forecast.predicted = record
+                .predicted
+                .iter()
+                .cloned()
+                .map(live::without_secret_values)
+                .collect();
+            report.plan = Some(forecast);
         }
         if let Some(verification) = &record.verification {
             report.verified = Some(verification.verified);

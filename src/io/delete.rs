@@ -10,22 +10,13 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::cli::helm_flags::RollbackFlags;
 use crate::domain::model::LiveObject;
 use crate::domain::record::{Action, ActionKind, ActionResult};
-use crate::io::exec;
 use crate::io::kube_api::{Method, Request, Response};
 use crate::io::kubectl::{Item, Kubectl};
+use crate::io::trace;
 
-/// How long we wait for deleted objects to be gone when the user gave helm no `--timeout`.
-pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(250);
-
-/// How long to wait for deletes: helm's `--timeout` when the user gave one (helm's own meaning:
-/// how long to wait for any single Kubernetes operation), else [`DEFAULT_WAIT`].
-pub fn wait_bound(rollback: &RollbackFlags) -> Duration {
-    rollback.timeout.unwrap_or(DEFAULT_WAIT)
-}
 
 /// Deletes the objects (uid preconditions, all at once), waits up to `wait` for them to be
 /// gone, and says what became of each.
@@ -48,7 +39,7 @@ pub fn delete_all(
     for (index, result) in pending.into_iter().zip(waited) {
         results[index] = Some(result);
     }
-    exec::trace_step("deleting leftovers and waiting for them to go", started);
+    trace::step("deleting leftovers and waiting for them to go", started);
     objects
         .iter()
         .zip(results)
@@ -214,23 +205,6 @@ impl Item for Deletion {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(words: &[&str]) -> Vec<String> {
-        words.iter().map(|w| w.to_string()).collect()
-    }
-
-    #[test]
-    fn the_wait_follows_helms_timeout() {
-        let bound = |words: &[&str]| {
-            wait_bound(&crate::cli::helm_flags::rollback_flags(&args(words)).unwrap())
-        };
-        assert_eq!(bound(&["--wait"]), DEFAULT_WAIT);
-        assert_eq!(
-            bound(&["--timeout", "5m0s", "--wait"]),
-            Duration::from_secs(300)
-        );
-        assert_eq!(bound(&["--timeout=90s"]), Duration::from_secs(90));
-    }
 
     /// The real answers of the bed's API server (v1.20) to deletes with a uid precondition.
     #[test]

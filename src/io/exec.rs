@@ -7,65 +7,13 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
 
-/// How many child processes this run started; the benchmarks report it.
-static SPAWNED: AtomicUsize = AtomicUsize::new(0);
-
-pub fn spawned_count() -> usize {
-    SPAWNED.load(Ordering::Relaxed)
-}
-
-/// With `--debug`, every child's command (subcommand words only: flags can carry credentials),
-/// when it started and how long it took go to stderr: where a slow run spent its time.
-static TRACE: AtomicBool = AtomicBool::new(false);
-static EPOCH: OnceLock<Instant> = OnceLock::new();
-
-pub fn trace_children(enabled: bool) {
-    EPOCH.get_or_init(Instant::now);
-    TRACE.store(enabled, Ordering::Relaxed);
-}
-
-fn trace(program: &Path, args: &[String], started: Instant) {
-    let name = program.file_name().unwrap_or_default().to_string_lossy();
-    trace_step(&format!("{name} {}", subcommand(args)), started);
-}
-
-/// Traces one step that is not a child process (a batch of API requests) like a child.
-pub fn trace_step(what: &str, started: Instant) {
-    if !TRACE.load(Ordering::Relaxed) {
-        return;
-    }
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    eprintln!(
-        "safe-rollback: [{:>7.3}s] {what} took {:.3}s",
-        started.saturating_duration_since(epoch).as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    );
-}
-
-/// Traces a fact worth knowing when a run is slow (a cached answer, a skipped step).
-pub fn trace_note(what: &str) {
-    if TRACE.load(Ordering::Relaxed) {
-        eprintln!("safe-rollback: {what}");
-    }
-}
-
-/// The leading words of a command line that are neither flags nor flag values, e.g. `get
-/// manifest` or `apply`, at most two.
-fn subcommand(args: &[String]) -> String {
-    args.iter()
-        .take_while(|a| !a.starts_with('-'))
-        .take(2)
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+use crate::io::{signals, trace};
 
 /// Helm's stderr is kept for classification up to this size; beyond it we keep streaming to the
 /// user but stop remembering, so a runaway child cannot exhaust our memory.
@@ -138,7 +86,7 @@ pub fn capture(program: &Path, args: &[String]) -> Result<Output> {
 
 /// Like [`capture`], feeding `input` on stdin (manifests for kubectl, which never touch disk).
 pub fn capture_with_input(program: &Path, args: &[String], input: Option<&[u8]>) -> Result<Output> {
-    SPAWNED.fetch_add(1, Ordering::Relaxed);
+    trace::SPAWNED.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     // A bare name (`kubectl`) must be looked up in PATH as a shell would; duct resolves a `Path`
     // with one component against the current directory instead, so hand it the name as a string.
@@ -156,7 +104,7 @@ pub fn capture_with_input(program: &Path, args: &[String], input: Option<&[u8]>)
         .unchecked()
         .run()
         .map_err(|e| spawn_error(program, e))?;
-    trace(program, args, started);
+    trace::child(program, args, started);
     let (code, signal) = status_parts(output.status);
     Ok(Output {
         stdout: output.stdout,
@@ -191,7 +139,7 @@ impl Drop for Background {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        trace(Path::new(&self.program), &self.args, self.started);
+        trace::child(Path::new(&self.program), &self.args, self.started);
     }
 }
 
@@ -204,7 +152,7 @@ pub fn spawn_background(
     stderr_to: std::fs::File,
 ) -> Result<Background> {
     use std::os::unix::process::CommandExt;
-    SPAWNED.fetch_add(1, Ordering::Relaxed);
+    trace::SPAWNED.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let parent = std::process::id() as libc::pid_t;
     let mut command = Command::new(program);
@@ -252,7 +200,7 @@ pub enum Echo {
 /// and captured at the same time.
 ///
 /// SIGINT, SIGTERM and SIGHUP sent to us while it runs are passed on to the child instead of
-/// killing us (see [`handle_signals`]): helm gets to stop the way it chooses, and we live on to
+/// killing us (see [`signals::handle_signals`]): helm gets to stop the way it chooses, and we live on to
 /// finish the journal and the reconcile. (A CI runner's SIGTERM reaches only our pid; a
 /// terminal's ^C reaches both.)
 pub fn stream(program: &Path, args: &[String], stdout_echo: Echo) -> Result<Output> {
@@ -265,9 +213,9 @@ fn stream_echoing(
     stdout_echo: Echo,
     stderr_echo: Echo,
 ) -> Result<Output> {
-    SPAWNED.fetch_add(1, Ordering::Relaxed);
+    trace::SPAWNED.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
-    let signals_before = received_signals().len();
+    let signals_before = signals::received_signals().len();
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -277,7 +225,7 @@ fn stream_echoing(
         .map_err(|e| spawn_error(program, e))?;
     let child_stdout = child.stdout.take().expect("piped stdout");
     let child_stderr = child.stderr.take().expect("piped stderr");
-    FOREGROUND_CHILD.store(child.id() as i32, Ordering::SeqCst);
+    signals::FOREGROUND_CHILD.store(child.id() as i32, Ordering::SeqCst);
     let (stdout, stderr) = thread::scope(|scope| {
         let out = scope.spawn(move || tee(child_stdout, stdout_echo));
         let err = scope.spawn(move || tee(child_stderr, stderr_echo));
@@ -287,9 +235,9 @@ fn stream_echoing(
         )
     });
     // Cleared before the child is reaped: a signal is never sent to a recycled pid.
-    FOREGROUND_CHILD.store(0, Ordering::SeqCst);
+    signals::FOREGROUND_CHILD.store(0, Ordering::SeqCst);
     let status = child.wait()?;
-    trace(program, args, started);
+    trace::child(program, args, started);
     let (code, signal) = status_parts(status);
     Ok(Output {
         stdout: stdout.0,
@@ -297,55 +245,8 @@ fn stream_echoing(
         code,
         signal,
         stderr_dropped: stderr.1,
-        forwarded_signals: received_signals()[signals_before..].to_vec(),
+        forwarded_signals: signals::received_signals()[signals_before..].to_vec(),
     })
-}
-
-/// The pid of the child that gets our SIGINT/SIGTERM/SIGHUP (helm rollback), 0 when none.
-static FOREGROUND_CHILD: AtomicI32 = AtomicI32::new(0);
-/// Until the pre-state is journaled, a signal ends us at once: nothing has changed yet.
-static DIE_ON_SIGNAL: AtomicBool = AtomicBool::new(true);
-static RECEIVED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-
-/// Takes SIGINT, SIGTERM and SIGHUP for the whole process, once: before anything is journaled
-/// they end the run (exit 128+N); from then on they are remembered, passed on to the
-/// foreground child (helm) while one runs, and the pipeline decides what to stop (see
-/// [`interrupted`]). One handler for the process, not one per child: a handler installed per
-/// child would stay installed after it, and ^C after the first helm run would do nothing.
-pub fn handle_signals() -> Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for signal in signals.forever() {
-                if DIE_ON_SIGNAL.load(Ordering::SeqCst) {
-                    std::process::exit(128 + signal);
-                }
-                RECEIVED.lock().expect("signals lock").push(signal);
-                let child = FOREGROUND_CHILD.load(Ordering::SeqCst);
-                if child > 0 {
-                    // SAFETY: kill(2) on a child that is not yet reaped (see stream_echoing).
-                    unsafe { libc::kill(child, signal) };
-                }
-            }
-        })?;
-    Ok(())
-}
-
-/// From now on a signal no longer ends the run: there is a journal to complete.
-pub fn survive_signals() {
-    DIE_ON_SIGNAL.store(false, Ordering::SeqCst);
-}
-
-/// The signals received since [`survive_signals`].
-pub fn received_signals() -> Vec<i32> {
-    RECEIVED.lock().expect("signals lock").clone()
-}
-
-/// The first signal received, if any: the user wants the run to stop as soon as it safely can.
-pub fn interrupted() -> Option<i32> {
-    received_signals().first().copied()
 }
 
 fn tee(mut from: impl Read, echo: Echo) -> (Vec<u8>, usize) {

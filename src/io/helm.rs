@@ -10,6 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::domain::model::{HelmVersion, Revision};
 use crate::domain::release::{parse_history, parse_version, supported};
 use crate::io::exec::{self, Echo, Output};
+use crate::io::trace;
 use crate::io::version_cache;
 
 pub struct Helm {
@@ -39,7 +40,7 @@ impl Helm {
             .and_then(|dir| Some((dir, version_cache::key(&self.bin)?)));
         let remembered = cache.as_ref().and_then(|(dir, key)| {
             let version = parse_version(&version_cache::load(dir, key)?).ok()?;
-            exec::trace_note(&format!("helm version {} (remembered)", version.version));
+            trace::note(&format!("helm version {} (remembered)", version.version));
             Some(version)
         });
         if let Some(version) = remembered {

@@ -105,8 +105,7 @@ pub fn has_journals(dir: &Path, namespace: &str, release: &str) -> bool {
 /// is working, not dead). A killed run whose parent (helm) died too can linger as a zombie
 /// until init reaps it: it has ended.
 pub fn writer_running(run: &Unfinished) -> bool {
-    libc::pid_t::try_from(run.pid)
-        .is_ok_and(|pid| crate::io::kube_api::process_exists(pid) && !crate::io::lease::zombie(pid))
+    libc::pid_t::try_from(run.pid).is_ok_and(crate::io::process::running)
 }
 
 /// What a completed run of ours did to the release's history: the newest revision when it

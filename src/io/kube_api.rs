@@ -22,6 +22,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 use crate::io::exec::{self, Background};
+use crate::io::trace;
 
 /// Requests in flight at once. The API server, not we, is the bottleneck: beyond four the
 /// bed's two cores gained nothing.
@@ -273,7 +274,7 @@ impl Proxy {
             first.method.http().0,
             first.path.split('?').next().unwrap_or_default()
         );
-        exec::trace_step(&what, started);
+        trace::step(&what, started);
         Ok(results
             .iter_mut()
             .map(|r| r.take().unwrap_or_else(|| Err(anyhow!("request not sent"))))
@@ -406,7 +407,7 @@ fn sweep_abandoned(base: &Path) {
         let Some(pid) = abandoned_dir_pid(&name.to_string_lossy()) else {
             continue;
         };
-        if process_exists(pid) {
+        if crate::io::process::running(pid) {
             continue;
         }
         let path = entry.path();
@@ -426,12 +427,6 @@ fn abandoned_dir_pid(name: &str) -> Option<libc::pid_t> {
     let (pid, nanos) = name.strip_prefix(PRIVATE_DIR_PREFIX)?.split_once('.')?;
     nanos.parse::<u32>().ok()?;
     pid.parse().ok().filter(|pid| *pid > 0)
-}
-
-pub(crate) fn process_exists(pid: libc::pid_t) -> bool {
-    // SAFETY: signal 0 only checks that the process exists and may be signalled.
-    let alive = unsafe { libc::kill(pid, 0) } == 0;
-    alive || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 #[cfg(test)]

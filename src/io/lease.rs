@@ -306,19 +306,7 @@ fn gone(process: &str) -> bool {
     if pid <= 0 || here != ours || here.starts_with('/') || here.ends_with('/') {
         return false;
     }
-    // SAFETY: signal 0 only asks whether the process exists.
-    let exists = unsafe { libc::kill(pid, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
-    !exists || zombie(pid)
-}
-
-/// A killed process whose parent died too waits as a zombie until init reaps it: it has ended,
-/// though signal 0 still finds it.
-pub(crate) fn zombie(pid: libc::pid_t) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // `pid (comm) S …`: the state follows the last `)`, since comm may hold one.
-    stat.rsplit_once(')')
-        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    !crate::io::process::running(pid)
 }
 
 use crate::domain::lease_state::{claim, evaluate, fresh, micro_time, Holder, Verdict};

@@ -19,10 +19,43 @@ use crate::io::kubectl::{self, Kubectl};
 
 /// Where capture failed; before the rollback nothing has changed, whatever the step.
 pub struct CaptureError {
-    pub step: &'static str,
+    pub step: Step,
     pub error: anyhow::Error,
     /// Whatever was learnt before the failure, for the report.
     pub helm: Option<HelmVersion>,
+}
+
+/// A step that reads before anything changes, as the one-line error names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Kubeconfig,
+    HelmVersion,
+    HelmHistory,
+    Namespace,
+    Revision,
+    HelmGetManifest,
+    LiveObjects,
+    Journal,
+    CheckingTheCluster,
+    /// Starting `helm rollback` itself (it never ran).
+    HelmRollback,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::Kubeconfig => "kubeconfig",
+            Step::HelmVersion => "helm version",
+            Step::HelmHistory => "helm history",
+            Step::Namespace => "namespace",
+            Step::Revision => "revision",
+            Step::HelmGetManifest => "helm get manifest",
+            Step::LiveObjects => "reading the live objects",
+            Step::Journal => "journal",
+            Step::CheckingTheCluster => "checking the cluster",
+            Step::HelmRollback => "helm rollback",
+        })
+    }
 }
 
 pub struct Request<'a> {
@@ -32,7 +65,7 @@ pub struct Request<'a> {
     pub revision: Option<u64>,
     /// helm 4's `--server-side`, as given: with the target revision's own method, how helm
     /// will write objects (see `dry_run`).
-    pub server_side: Option<&'a str>,
+    pub server_side: Option<bool>,
     /// Whether to dry-run the target revision (the preflight's validation).
     pub with_dry_run: bool,
     /// `--diagnose`: the "target" is the newest revision itself, so the dry run is
@@ -107,10 +140,7 @@ fn join<T>(thread: ScopedJoinHandle<'_, T>) -> T {
 }
 
 /// Where capture failed, with what was learnt before (the helm version, for the report).
-fn failed(
-    step: &'static str,
-    version: Option<&HelmVersion>,
-) -> impl FnOnce(anyhow::Error) -> CaptureError {
+fn failed(step: Step, version: Option<&HelmVersion>) -> impl FnOnce(anyhow::Error) -> CaptureError {
     let helm = version.cloned();
     move |error| CaptureError { step, error, helm }
 }
@@ -152,7 +182,7 @@ impl Capturer<'_> {
                 ns.unwrap_or_else(|| "default".into())
             }),
         };
-        let version = join(version).map_err(failed("helm version", None))?;
+        let version = join(version).map_err(failed(Step::HelmVersion, None))?;
         // helm 4 follows the target revision's recorded method: with the revision given, ask
         // now, beside the other reads, rather than hold up the dry run for it later.
         // (`--diagnose` asks about the newest revision, whichever it is.)
@@ -167,8 +197,8 @@ impl Capturer<'_> {
                 scope.spawn(move || write_method(helm, &version, request, r))
             });
         let known = Some(&version);
-        let history = join(history).map_err(failed("helm history", known))?;
-        let namespace = namespace.map_err(failed("namespace", known))?;
+        let history = join(history).map_err(failed(Step::HelmHistory, known))?;
+        let namespace = namespace.map_err(failed(Step::Namespace, known))?;
         // Knowing the cluster is for --finish's check, never a reason to stop a rollback.
         let cluster = match cluster_thread {
             Some(thread) => join(thread).ok().map(|c| c.0),
@@ -179,14 +209,14 @@ impl Capturer<'_> {
             true => release::newest(&history).map(|n| (n, n)),
             false => release::resolve_revisions(&history, request.revision),
         }
-        .map_err(failed("revision", known))?;
-        let current_documents = join(current).map_err(failed("helm get manifest", known))?;
+        .map_err(failed(Step::Revision, known))?;
+        let current_documents = join(current).map_err(failed(Step::HelmGetManifest, known))?;
         let target_documents = match early_target {
             Some(thread) => join(thread),
             None if request.current_only => Ok(current_documents.clone()),
             None => self.manifest(Some(to_revision)),
         }
-        .map_err(failed("helm get manifest", known))?;
+        .map_err(failed(Step::HelmGetManifest, known))?;
         Ok(Release {
             version,
             history,
@@ -219,10 +249,8 @@ impl Capturer<'_> {
         let early_method = release.early_method.take();
         let read = self.read_at_once(&release, &involved, extra_revision, early_method);
         let known = Some(&release.version);
-        let live = read
-            .live
-            .map_err(failed("reading the live objects", known))?;
-        let extra = read.extra.map_err(failed("helm get manifest", known))?;
+        let live = read.live.map_err(failed(Step::LiveObjects, known))?;
+        let extra = read.extra.map_err(failed(Step::HelmGetManifest, known))?;
         let last_successful = match (last_successful_revision, extra) {
             (_, Some(documents)) => objects_of(&documents),
             (Some(r), None) if r == release.from_revision => current.clone(),
@@ -305,7 +333,7 @@ impl Capturer<'_> {
 /// Whether the write method depends on the target revision's record (helm 4, `--server-side`
 /// given as `auto` or not at all).
 fn reads_apply_method(version: &HelmVersion, request: &Request) -> bool {
-    version.major >= 4 && request.server_side.is_none_or(|s| s == "auto")
+    version.major >= 4 && request.server_side.is_none()
 }
 
 /// How this helm will write the target revision's objects. helm 4 on `--server-side=auto`

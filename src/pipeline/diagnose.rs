@@ -16,9 +16,9 @@ use crate::domain::readiness;
 use crate::domain::report::LeftoverEntry;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::verify::Drift;
-use crate::io::exec;
 use crate::io::journal;
-use crate::pipeline::capture::{self, CaptureError, Captured};
+use crate::io::trace;
+use crate::pipeline::capture::{self, CaptureError, Captured, Step};
 use crate::pipeline::ending::Ending;
 use crate::pipeline::tools::Tools;
 use crate::pipeline::verify;
@@ -46,7 +46,7 @@ pub fn diagnose(
         release: &invocation.release,
         namespace: invocation.kube.namespace.as_deref(),
         revision: None,
-        server_side: invocation.rollback.server_side.as_deref(),
+        server_side: invocation.rollback.server_side,
         // The drift check is the costly part (a dry run of every object): --no-verify skips it.
         with_dry_run: !invocation.own.no_verify,
         current_only: true,
@@ -54,7 +54,7 @@ pub fn diagnose(
     let seen = match capture::capture(&request, &tools.helm, &tools.kubectl) {
         Ok(captured) => seen_in_full(captured, tools),
         // The release is readable but its objects are not (RBAC): say what was not checked.
-        Err(failure) if failure.step == "reading the live objects" => {
+        Err(failure) if failure.step == Step::LiveObjects => {
             match release_only(invocation, tools, failure) {
                 Ok(seen) => seen,
                 Err(failure) => return Ending::not_attempted(invocation, failure, started),
@@ -64,7 +64,7 @@ pub fn diagnose(
     };
     let deciding = Instant::now();
     let mut diagnosis = decide(invocation, env, tools, seen);
-    exec::trace_step("diagnosis decisions", deciding);
+    trace::step("diagnosis decisions", deciding);
     let exit = if diagnosis.healthy {
         Exit::Success
     } else {
@@ -134,7 +134,7 @@ fn not_ready_of_current_revision(snapshot: &Snapshot, tools: &Tools) -> (NotRead
     let reads = readiness::reads(&snapshot.target, namespace);
     let reading = Instant::now();
     let (observed, unread) = tools.kubectl.observe_readiness(&reads, READINESS_BUDGET);
-    exec::trace_step("reading which objects are not ready", reading);
+    trace::step("reading which objects are not ready", reading);
     // A Job that has not failed is still running, not a problem: as helm without --wait-for-jobs.
     let options = readiness::Options::default();
     let objects = readiness::not_ready(&snapshot.target, namespace, &observed, options);
@@ -165,7 +165,7 @@ fn release_only(
     tools: &Tools,
     failure: CaptureError,
 ) -> Result<Seen, CaptureError> {
-    let failed = |step: &'static str| {
+    let failed = |step: Step| {
         move |error| CaptureError {
             step,
             error,
@@ -175,13 +175,13 @@ fn release_only(
     let history = tools
         .helm
         .history(&invocation.release)
-        .map_err(failed("helm history"))?;
+        .map_err(failed(Step::HelmHistory))?;
     let namespace = match &invocation.kube.namespace {
         Some(namespace) => namespace.clone(),
         None => tools
             .kubectl
             .cluster_target()
-            .map_err(failed("namespace"))?
+            .map_err(failed(Step::Namespace))?
             .1
             .unwrap_or_else(|| "default".into()),
     };
@@ -239,8 +239,7 @@ fn decide(
         .and_then(|d| journal::newest_completed(d, namespace, release))
         .map(|run| (run.created_revisions(), run.path.display().to_string()));
     let pending = preflight::pending(&seen.history, jiff::Timestamp::now(), left_by_us);
-    let max_age = crate::cli::helm_flags::go_duration(&invocation.own.pending_max_age)
-        .map_or(300, |d| d.as_secs());
+    let max_age = invocation.pending_max_age.as_secs();
     let connection = tools.printable_connection();
     let drifted = seen.drifted.as_deref().unwrap_or_default();
     let force = diagnosis::needs_force_conflicts(seen.server_side_apply, drifted);

@@ -12,7 +12,7 @@ use crate::pipeline::capture::CaptureError;
 
 pub struct Ending {
     pub exit: Exit,
-    /// `None` only for a usage error found this late (no report is due). Boxed: an ending is
+    /// `None` only for `--diagnose`, which prints its diagnosis instead. Boxed: an ending is
     /// passed back through every step.
     pub report: Option<Box<Report>>,
     /// Printed as `Error: …` on stderr; the text report is then left out (the JSON one is not).
@@ -38,15 +38,6 @@ impl Ending {
             report: None,
             error_line: None,
             diagnosis: Some(Box::new(diagnosis)),
-        }
-    }
-
-    pub(crate) fn usage(error: anyhow::Error) -> Ending {
-        Ending {
-            exit: Exit::Usage,
-            report: None,
-            error_line: Some(error.to_string()),
-            diagnosis: None,
         }
     }
 

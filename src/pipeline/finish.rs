@@ -8,12 +8,13 @@ use crate::cli::helm_flags;
 use crate::cli::Invocation;
 use crate::domain::exit::Exit;
 use crate::domain::model::{Cluster, Revision};
-use crate::domain::record::{Attempt, Outcome, Record, RollbackRecord, Stage, State};
+use crate::domain::record::{Attempt, Record, RollbackRecord, Stage, State};
 use crate::domain::report::Report;
-use crate::io::exec;
+use crate::domain::verdict;
 use crate::io::journal::{self, Journal, Unfinished};
 use crate::io::lease::Lease;
-use crate::pipeline::capture::CaptureError;
+use crate::io::signals;
+use crate::pipeline::capture::{CaptureError, Step};
 use crate::pipeline::ending::Ending;
 use crate::pipeline::exclusion::{local_holder, lock, take_lease, Locked};
 use crate::pipeline::reconcile::Reconciler;
@@ -36,7 +37,7 @@ pub fn finish_interrupted(
     };
     let (cluster, context_namespace) = match tools.kubectl.cluster_target() {
         Ok(target) => target,
-        Err(e) => return failed("namespace", e),
+        Err(e) => return failed(Step::Namespace, e),
     };
     // As helm picks it: the flag or HELM_NAMESPACE, the context's, else `default`.
     let namespace = (invocation.kube.namespace.clone().or(context_namespace))
@@ -44,7 +45,7 @@ pub fn finish_interrupted(
     let (dir, _lock) = match lock(invocation, env, &namespace) {
         Ok(Locked::Held(dir, lock)) => (dir, lock),
         Ok(Locked::Busy(path)) => return Ending::busy(invocation, &local_holder(&path)),
-        Err(error) => return failed("journal", error),
+        Err(error) => return failed(Step::Journal, error),
     };
     let interrupted = match journal::unfinished(&dir, &namespace, &invocation.release) {
         Ok(found) if found.is_empty() => {
@@ -52,10 +53,10 @@ pub fn finish_interrupted(
             return Ending::reported(Exit::Success, report);
         }
         Ok(found) => found,
-        Err(error) => return failed("journal", error),
+        Err(error) => return failed(Step::Journal, error),
     };
     if let Err(error) = same_cluster(&interrupted, &cluster) {
-        return failed("checking the cluster", error);
+        return failed(Step::CheckingTheCluster, error);
     }
     // Only now, on the journal's own cluster, is there anything to hold the release for.
     let (lease, lease_warnings) = match take_lease(invocation, env, tools, &namespace) {
@@ -63,10 +64,10 @@ pub fn finish_interrupted(
         Err(ending) => return ending,
     };
     // Finishing writes journals: a signal must no longer cut that short.
-    exec::survive_signals();
+    signals::survive_signals();
     let history = match tools.helm.history(&invocation.release) {
         Ok(history) => history,
-        Err(error) => return failed("helm history", error),
+        Err(error) => return failed(Step::HelmHistory, error),
     };
     let finisher = Finisher {
         invocation,
@@ -76,7 +77,7 @@ pub fn finish_interrupted(
     };
     match finisher.complete_all(&interrupted, lease_warnings) {
         Ok(records) => ending(records, &interrupted, started),
-        Err(error) => failed("reading the live objects", error),
+        Err(error) => failed(Step::LiveObjects, error),
     }
 }
 
@@ -102,7 +103,7 @@ fn same_cluster(interrupted: &[Unfinished], cluster: &Cluster) -> anyhow::Result
 fn ending(records: Vec<Record>, interrupted: &[Unfinished], started: Instant) -> Ending {
     let incomplete = records
         .iter()
-        .any(|r| r.attempts.iter().any(Attempt::cleanup_incomplete));
+        .any(|r| verdict::conclude(r).1 == Exit::CleanupIncomplete);
     let mut reports = records.iter().map(Report::from);
     let mut report = reports.next().expect("at least one run to finish");
     for later in reports {
@@ -150,21 +151,11 @@ impl Finisher<'_> {
         record.stage = Stage::Finish;
         record.warnings = warnings;
         record.kubectl_connection = self.tools.printable_connection();
-        let succeeded = helm_succeeded(self.history, snapshot.from_revision);
-        record.outcome = Some(if succeeded {
-            Outcome::Succeeded
-        } else {
-            Outcome::Failed
-        });
-        if !succeeded {
+        if !helm_succeeded(self.history, snapshot.from_revision) {
             record.attempts.push(self.reconcile(earlier)?);
         }
-        let incomplete = record.attempts.iter().any(Attempt::cleanup_incomplete);
-        let exit = if incomplete {
-            Exit::CleanupIncomplete
-        } else {
-            Exit::Success
-        };
+        let (outcome, exit) = verdict::conclude(&record);
+        record.outcome = Some(outcome);
         record.exit_code = Some(exit.code());
         record.state = State::Completed;
         record.finished_at = Some(jiff::Timestamp::now().to_string());
@@ -189,7 +180,7 @@ impl Finisher<'_> {
         let reconciler = Reconciler {
             tools: self.tools,
             snapshot: &earlier.snapshot,
-            wait: crate::io::delete::wait_bound(&invocation.rollback),
+            wait: invocation.rollback.delete_wait(),
             lease_lost: self.lease_lost,
         };
         // The dead run's rollbacks: those it recorded, and one it may have been running.

@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 
-use crate::domain::classify::Class;
+use crate::domain::classify::{self, Class};
 use crate::domain::hooks::{self, HookLeftover};
 use crate::domain::report::errors_of;
 use crate::pipeline::session::Session;
@@ -22,9 +22,7 @@ impl Session<'_> {
         // Only helm's hook wordings, and helm 3's timeout that names nothing, cost a
         // `helm status`.
         let named = primary.iter().any(|line| hooks::clue(line).is_some());
-        let timed_out = primary
-            .iter()
-            .any(|line| line.contains("timed out waiting for the condition"));
+        let timed_out = primary.iter().any(|line| classify::is_bare_timeout(line));
         if !named && !timed_out {
             return;
         }

@@ -27,23 +27,20 @@ use std::time::Instant;
 
 pub use self::ending::Ending;
 
-use self::capture::CaptureError;
+use self::capture::{CaptureError, Step};
 use self::session::Session;
 use self::tools::Tools;
 use crate::cli::{Invocation, KubeSettings};
-use crate::io::exec;
+use crate::io::trace;
 
 pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> Ending {
     let started = Instant::now();
-    exec::trace_children(invocation.kube.debug);
+    trace::enable(invocation.kube.debug);
     let tools = Tools::new(invocation, env);
-    let allowances = match preflight::allowances(invocation) {
-        Ok(allowances) => allowances,
-        Err(error) => return Ending::usage(error),
-    };
+    let allowances = preflight::allowances(invocation);
     if let Some(missing) = missing_kubeconfig(&invocation.kube, env) {
         let failure = CaptureError {
-            step: "kubeconfig",
+            step: Step::Kubeconfig,
             error: anyhow::anyhow!("kubeconfig {missing}: no such file"),
             helm: None,
         };

@@ -4,31 +4,29 @@
 
 use std::time::Instant;
 
+use crate::cli::commands;
 use crate::cli::Invocation;
-use crate::cli::{commands, helm_flags};
-use crate::domain::exit::Exit;
 use crate::domain::model::LiveObject;
 use crate::domain::plan::{Decision, Leftover, Plan};
 use crate::domain::preflight::{self, Allowances, Findings, Pending};
-use crate::domain::record::{ActionKind, Outcome};
+use crate::domain::record::ActionKind;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::target::{self, FailedTarget};
-use crate::io::exec;
+use crate::domain::verdict::Halt;
+use crate::io::trace;
 use crate::pipeline::capture::DryRun;
 use crate::pipeline::ending::Ending;
 use crate::pipeline::session::Session;
 
 /// What the user allowed beyond the safe default, from the flags.
-pub(crate) fn allowances(invocation: &Invocation) -> anyhow::Result<Allowances> {
-    let pending_max_age = helm_flags::go_duration(&invocation.own.pending_max_age)
-        .map_err(|e| anyhow::anyhow!("--pending-max-age: {e}"))?;
-    Ok(Allowances {
+pub(crate) fn allowances(invocation: &Invocation) -> Allowances {
+    Allowances {
         strict: invocation.own.strict,
         takeover: invocation.own.allow_takeover,
         young_pending: invocation.own.allow_pending,
-        pending_max_age,
+        pending_max_age: invocation.pending_max_age,
         failed_target: invocation.own.allow_failed_target,
-    })
+    }
 }
 
 impl Session<'_> {
@@ -39,18 +37,22 @@ impl Session<'_> {
             if !own.plan {
                 return None;
             }
-            self.record.outcome = Some(Outcome::Planned);
-            return Some(self.finish(Exit::Success));
+            self.record.halt = Some(Halt::Planned);
+            return Some(self.finish());
         }
         let removes_orphans = self.invocation.deletes_leftovers(false);
         let deciding = Instant::now();
         let left_by_us = self.left_by_us.clone();
         let mut findings = findings(self.snapshot(), &dry_run, removes_orphans, left_by_us);
         self.prediction = dry_run.and_then(Result::ok);
+        if own.plan {
+            let predicted = self.prediction.as_ref().map(|p| p.objects.clone());
+            self.record.predicted = predicted.unwrap_or_default();
+        }
         findings.failed_target = self.failed_target();
         let namespace = &self.snapshot().release.namespace;
         let refusal = preflight::verdict(&findings, allowances, namespace);
-        exec::trace_step("preflight decisions", deciding);
+        trace::step("preflight decisions", deciding);
         self.record.preflight = Some(findings.clone());
         if let Some(refusal) = &refusal {
             self.record.refusal_reasons = refusal.reasons.clone();
@@ -69,17 +71,12 @@ impl Session<'_> {
             }
         }
         if own.plan {
-            self.record.outcome = Some(Outcome::Planned);
-            let exit = if refusal.is_some() {
-                Exit::Refused
-            } else {
-                Exit::Success
-            };
-            return Some(self.finish(exit));
+            self.record.halt = Some(Halt::Planned);
+            return Some(self.finish());
         }
         if refusal.is_some() {
-            self.record.outcome = Some(Outcome::Refused);
-            return Some(self.finish(Exit::Refused));
+            self.record.halt = Some(Halt::Refused);
+            return Some(self.finish());
         }
         if let Some(pending) = &findings.pending {
             self.record.warnings.push(superseded(pending));
@@ -138,8 +135,8 @@ impl Session<'_> {
             record.errors.push(
                 "could not remove the leftovers of an earlier attempt; helm was not run".into(),
             );
-            record.outcome = Some(Outcome::Failed);
-            return Some(self.finish(Exit::CleanupIncomplete));
+            record.halt = Some(Halt::LeftoversRemain);
+            return Some(self.finish());
         }
         self.write_journal();
         None

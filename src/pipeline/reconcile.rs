@@ -21,7 +21,7 @@ use crate::pipeline::tools::Tools;
 pub(crate) struct Reconciler<'a> {
     pub tools: &'a Tools,
     pub snapshot: &'a Snapshot,
-    /// How long deleted objects are waited for (see `delete::wait_bound`).
+    /// How long deleted objects are waited for (`RollbackFlags::delete_wait`).
     pub wait: Duration,
     /// Another run took our Lease: nothing may be deleted.
     pub lease_lost: bool,

@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 
 use crate::cli::OutputFormat;
 use crate::domain::classify::{self, Class, Finding};
-use crate::domain::exit::Exit;
-use crate::domain::record::{Attempt, Outcome, RollbackRecord};
+use crate::domain::record::{Attempt, RollbackRecord};
 use crate::domain::report::errors_of;
+use crate::domain::verdict::Halt;
 use crate::io::exec::{self, Echo, Output};
-use crate::pipeline::capture::CaptureError;
+use crate::io::signals;
+use crate::pipeline::capture::{CaptureError, Step};
 use crate::pipeline::ending::Ending;
 use crate::pipeline::session::Session;
 
@@ -19,7 +20,7 @@ impl Session<'_> {
         let mut number = 0;
         loop {
             number += 1;
-            if let Some(signal) = exec::interrupted() {
+            if let Some(signal) = signals::interrupted() {
                 return self.stop_before_helm(signal);
             }
             let output = match self.attempt(number) {
@@ -36,7 +37,7 @@ impl Session<'_> {
                 && number <= self.invocation.own.retries
                 && output.forwarded_signals.is_empty();
             if !retry {
-                return self.end_failed(&output);
+                return self.end_failed();
             }
             self.wait_to_retry(number);
         }
@@ -62,7 +63,7 @@ impl Session<'_> {
             )
             .map_err(|error| {
                 let failure = CaptureError {
-                    step: "helm rollback",
+                    step: Step::HelmRollback,
                     error,
                     helm: Some(snapshot.helm.clone()),
                 };
@@ -147,26 +148,15 @@ impl Session<'_> {
         std::thread::sleep(delay);
     }
 
-    /// helm failed for good: its own exit code, unless our cleanup did not complete.
-    fn end_failed(&mut self, output: &Output) -> Ending {
+    /// helm failed for good: the run ends on its attempt (`verdict::conclude`).
+    fn end_failed(&mut self) -> Ending {
         self.explain_hook_failure();
-        let cleanup_failed = self
-            .record
-            .attempts
-            .last()
-            .is_some_and(Attempt::cleanup_incomplete);
-        self.record.outcome = Some(Outcome::Failed);
-        let exit = if cleanup_failed {
-            Exit::CleanupIncomplete
-        } else {
-            Exit::of_helm(output.code, output.signal)
-        };
-        self.finish(exit)
+        self.finish()
     }
 
     /// A signal arrived before (another) helm run: stop without running it.
     fn stop_before_helm(&mut self, signal: i32) -> Ending {
-        self.record.outcome = Some(Outcome::Failed);
+        self.record.halt = Some(Halt::Signal(signal));
         let again = if self.record.rollbacks() == 0 {
             ": helm changed nothing"
         } else {
@@ -175,7 +165,7 @@ impl Session<'_> {
         self.record.errors.push(format!(
             "interrupted by signal {signal} before helm rollback ran{again}"
         ));
-        self.finish(Exit::Signal(signal))
+        self.finish()
     }
 }
 

@@ -7,15 +7,15 @@ use std::time::Instant;
 
 use crate::cli::commands::finish_command;
 use crate::cli::{self, Invocation};
-use crate::domain::exit::Exit;
-use crate::domain::record::{Outcome, Record, State};
+use crate::domain::record::{Record, State};
 use crate::domain::report::Report;
 use crate::domain::snapshot::Snapshot;
-use crate::io::exec;
+use crate::domain::verdict;
 use crate::io::journal::{self, Journal};
 use crate::io::kubectl;
 use crate::io::lease::Lease;
-use crate::pipeline::capture::{self, CaptureError, DryRun};
+use crate::io::{signals, trace};
+use crate::pipeline::capture::{self, CaptureError, DryRun, Step};
 use crate::pipeline::ending::Ending;
 use crate::pipeline::exclusion::{local_holder, lock, take_lease, Locked};
 use crate::pipeline::reconcile::Reconciler;
@@ -59,7 +59,7 @@ impl<'a> Session<'a> {
         let namespace = snapshot.release.namespace.clone();
         let failed = |error| {
             let failure = CaptureError {
-                step: "journal",
+                step: Step::Journal,
                 error,
                 helm: Some(snapshot.helm.clone()),
             };
@@ -76,8 +76,8 @@ impl<'a> Session<'a> {
         let left_by_us = journal::newest_completed(&dir, &namespace, release)
             .map(|run| (run.created_revisions(), run.path.display().to_string()));
         let (journal, record) = open_journal(invocation, tools, &snapshot, &dir).map_err(failed)?;
-        exec::trace_step("locking and journaling the pre-state", journaling);
-        exec::trace_note(&format!(
+        trace::step("locking and journaling the pre-state", journaling);
+        trace::note(&format!(
             "captured {} current and {} target objects ({} live); journal {}",
             snapshot.current.len(),
             snapshot.target.len(),
@@ -122,7 +122,7 @@ impl<'a> Session<'a> {
         Reconciler {
             tools: self.tools,
             snapshot: &self.record.snapshot,
-            wait: crate::io::delete::wait_bound(&self.invocation.rollback),
+            wait: self.invocation.rollback.delete_wait(),
             lease_lost: self.lease.as_ref().is_some_and(Lease::lost),
         }
     }
@@ -136,24 +136,27 @@ impl<'a> Session<'a> {
     }
 
     /// Completes the journal and ends the run with its report.
-    pub fn finish(&mut self, exit: Exit) -> Ending {
+    /// Ends the run: its outcome and exit from the record (`verdict::conclude`), the journal
+    /// completed, the report built.
+    pub fn finish(&mut self) -> Ending {
         let finishing = Instant::now();
         // Left open when the reconcile could not be done, for --finish.
         if self.record.finish_command.is_none() {
             self.record.state = State::Completed;
             self.record.finished_at = Some(jiff::Timestamp::now().to_string());
         }
-        self.record.outcome.get_or_insert(Outcome::Failed);
+        let (outcome, exit) = verdict::conclude(&self.record);
+        self.record.outcome = Some(outcome);
         self.record.exit_code = Some(exit.code());
         if let Err(error) = self.journal.write(&self.record) {
             self.record
                 .warnings
                 .push(format!("could not complete the journal: {error:#}"));
         }
-        exec::trace_step("completing the journal", finishing);
-        exec::trace_note(&format!(
+        trace::step("completing the journal", finishing);
+        trace::note(&format!(
             "{} helm/kubectl processes started",
-            exec::spawned_count()
+            trace::spawned_count()
         ));
         let mut report = Report::from(&self.record);
         report.journal = Some(self.journal.path.display().to_string());
@@ -167,7 +170,7 @@ fn capture_request(invocation: &Invocation) -> capture::Request<'_> {
         release: &invocation.release,
         namespace: invocation.kube.namespace.as_deref(),
         revision: invocation.revision,
-        server_side: invocation.rollback.server_side.as_deref(),
+        server_side: invocation.rollback.server_side,
         with_dry_run: !invocation.own.no_preflight,
         current_only: false,
     }
@@ -190,7 +193,7 @@ fn open_journal(
     record.kubectl_connection = tools.printable_connection();
     // Written before helm runs: this is the promise that the pre-state survives whatever follows.
     // From here on a signal no longer kills us: the journal must be completed.
-    exec::survive_signals();
+    signals::survive_signals();
     journal.write(&record)?;
     Ok((journal, record))
 }

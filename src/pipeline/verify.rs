@@ -3,20 +3,18 @@
 
 use std::time::Instant;
 
-use crate::domain::exit::Exit;
 use crate::domain::live::identity_of;
 use crate::domain::manifest::Document;
-use crate::domain::record::{Outcome, Verification};
+use crate::domain::record::Verification;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::verify::{self, Drift};
-use crate::io::exec;
 use crate::io::kubectl::{DryRun, Kubectl};
+use crate::io::trace;
 use crate::pipeline::ending::Ending;
 use crate::pipeline::session::Session;
 
 impl Session<'_> {
     pub fn verify_success(&mut self) -> Ending {
-        self.record.outcome = Some(Outcome::Succeeded);
         let rollback = &self.invocation.rollback;
         // A dry-run rollback changes nothing, so there is nothing to verify.
         if self.invocation.own.no_verify || rollback.dry_run {
@@ -30,13 +28,13 @@ impl Session<'_> {
                 error: Some(reason.into()),
                 drifted: Vec::new(),
             });
-            return self.finish(Exit::Success);
+            return self.finish();
         }
         let verifying = Instant::now();
         // helm's --force / --force-replace may recreate any object: no prediction holds then.
         let prediction = self.prediction.take().filter(|_| !rollback.replaces);
         let verdict = verify_live(self.snapshot(), &self.tools.kubectl, prediction);
-        exec::trace_step("verifying the live objects", verifying);
+        trace::step("verifying the live objects", verifying);
         let verification = match verdict {
             Ok((drifted, unchecked)) => Verification {
                 verified: unchecked.is_empty(),
@@ -50,13 +48,8 @@ impl Session<'_> {
                 drifted: Vec::new(),
             },
         };
-        let drifted = !verification.drifted.is_empty();
         self.record.verification = Some(verification);
-        if drifted {
-            self.record.outcome = Some(Outcome::Drifted);
-            return self.finish(Exit::Drifted);
-        }
-        self.finish(Exit::Success)
+        self.finish()
     }
 }
 
@@ -81,7 +74,7 @@ fn verify_live(
         .filter(|d| !rendition.written_onto_live.contains(&d.object))
         .cloned()
         .collect();
-    exec::trace_note(&format!(
+    trace::note(&format!(
         "verifying {} object(s) against the preflight's prediction, {} by a dry run now",
         rendition.written_onto_live.len(),
         remaining.len()

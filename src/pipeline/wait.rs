@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::domain::classify;
 use crate::domain::readiness::{self, Options};
-use crate::io::exec;
+use crate::io::trace;
 use crate::pipeline::session::Session;
 
 /// All the lists together must answer within this: the report is about a failure that already
@@ -34,7 +34,7 @@ impl Session<'_> {
         let reads = readiness::reads(&snapshot.target, namespace);
         let reading = Instant::now();
         let (observed, warnings) = self.tools.kubectl.observe_readiness(&reads, BUDGET);
-        exec::trace_step("reading why objects are not ready", reading);
+        trace::step("reading why objects are not ready", reading);
         let not_ready = readiness::not_ready(&snapshot.target, namespace, &observed, options);
         let attempt = self.record.attempts.last_mut().expect("an attempt ran");
         attempt.not_ready = not_ready;

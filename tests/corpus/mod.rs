@@ -377,6 +377,8 @@ pub struct Line {
     pub twin: String,
     /// `ok` when `--plan` named what the native rollback did.
     pub plan: String,
+    /// Whether the preflight's predicted objects are the twin's live ones.
+    pub prediction: String,
     pub failing: failing::Outcome,
     /// Seconds each setup step took (install, upgrade, cleanup), to see where the time goes.
     pub steps: Vec<(&'static str, f64)>,
@@ -397,6 +399,7 @@ impl Line {
             exit: None,
             twin: "-".to_string(),
             plan: "-".to_string(),
+            prediction: "-".to_string(),
             failing: failing::Outcome::default(),
             steps: Vec::new(),
             errors: Vec::new(),

@@ -247,6 +247,65 @@ impl Snapshot {
     }
 }
 
+/// Where the preflight's prediction (`--plan`'s `predicted`, made before the native rollback)
+/// is not what the native rollback left: every predicted object of the release must be live
+/// after it, normalised the same, with a Secret's values compared as the plan shows them.
+pub fn prediction_differences(predicted: &Value, after_native: &Snapshot) -> Vec<String> {
+    let Some(predicted) = predicted.as_array() else {
+        return vec![format!("--plan: `predicted` is not a list: {predicted}")];
+    };
+    let mut out = Vec::new();
+    let mut unpredicted = after_native.owned_keys();
+    for object in predicted {
+        let (kind, name) = (
+            object["kind"].as_str().unwrap_or(""),
+            object["metadata"]["name"].as_str().unwrap_or(""),
+        );
+        let namespace = object["metadata"]["namespace"].as_str().unwrap_or("");
+        let key = format!("{kind}/{namespace}/{name}");
+        unpredicted.remove(&key);
+        // A snapshot holds the release namespace and cluster-scoped objects (the twin is
+        // compared on the same ground); an object a chart puts elsewhere is not in it.
+        let elsewhere = !namespace.is_empty() && namespace != after_native.namespace;
+        if object["metadata"]["ownerReferences"].is_array() || elsewhere {
+            continue;
+        }
+        let Some(live) = after_native.objects.get(&key) else {
+            out.push(format!(
+                "{key}: predicted, not live after the native rollback"
+            ));
+            continue;
+        };
+        let (predicted, live) = (redacted(normalise(object.clone())), redacted(live.clone()));
+        if let Some(path) = first_difference(&predicted, &live, "") {
+            out.push(format!(
+                "{key}: the prediction differs from the twin at {path} (first: predicted, \
+                 second: live)"
+            ));
+        }
+    }
+    out.extend(
+        unpredicted
+            .into_iter()
+            .map(|key| format!("{key}: live after the native rollback, not predicted")),
+    );
+    out
+}
+
+/// A Secret's values as `--plan` prints them.
+fn redacted(mut object: Value) -> Value {
+    if object["kind"] == "Secret" {
+        for field in ["data", "stringData"] {
+            if let Some(values) = object.get_mut(field).and_then(Value::as_object_mut) {
+                values
+                    .values_mut()
+                    .for_each(|v| *v = Value::String("<redacted>".into()));
+            }
+        }
+    }
+    object
+}
+
 /// The object without what differs between two equal rollbacks (see the module doc).
 fn normalise(mut object: Value) -> Value {
     if let Some(map) = object.as_object_mut() {

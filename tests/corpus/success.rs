@@ -5,7 +5,9 @@
 //! state again) → `helm safe-rollback REL 1` (5, timed): exit 0, `succeeded`, nothing refused or
 //! drifted, revision 1's manifest deployed with every object live, and the live objects the same
 //! as after the native rollback (snapshot.rs). The plan, made before the native rollback, must
-//! name exactly what it created and deleted, and among its updates every object it changed.
+//! name exactly what it created and deleted, and among its updates every object it changed; and
+//! each object it predicts (`--plan`'s `predicted`: the preflight's dry run of helm's own write)
+//! must be the object the native rollback left, normalised alike.
 //!
 //! What revisions 1 and 2 are, and what happens between the upgrade and each rollback, is a
 //! [`Pair`]: the corpus suite's is the chart's one changed value; the differential suite's
@@ -142,6 +144,17 @@ pub fn run(s: &Scenario, corpus: &Path, name: &str, pair: &Pair, result: &mut Li
         &kinds,
     ));
     result.plan = if problems.is_empty() { "ok" } else { "wrong" }.to_string();
+    let predicted = serde_json::from_str::<Value>(&plan.stdout)
+        .map(|report| report["plan"]["predicted"].clone())
+        .unwrap_or_default();
+    let mispredicted = snapshot::prediction_differences(&predicted, &after_native);
+    result.prediction = if mispredicted.is_empty() {
+        "same"
+    } else {
+        "differs"
+    }
+    .to_string();
+    problems.extend(mispredicted);
 
     let started = Instant::now();
     let run = s.safe_rollback(&[name, "1", "--output", "json", "--timeout", "3m"]);
