@@ -5,238 +5,74 @@
 //!
 //! Needs the bed's variables (`source RUNDIR/env` after `testbed/up.sh RUNDIR`).
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
+mod support;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Stdio;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use fault_proxy::{Fault, FaultProxy, Rule, SeenRequest};
-use tempfile::TempDir;
+use support::fault_proxy::{Fault, FaultProxy, Rule, SeenRequest};
+use support::{Bed, HelmMajor, Run, Scenario};
+
+for_both_helms!(
+    pass_through,
+    sees_503,
+    sees_connection_reset,
+    after_n_passes_first_n
+);
 
 /// A hung helm must fail the test, not the CI run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// The running test bed, as `testbed/up.sh` describes it in `RUNDIR/env`.
-struct Bed {
-    kubeconfig: PathBuf,
-    server: String,
-    token: String,
-    ca: Option<PathBuf>,
-    helm3: PathBuf,
-    helm4: PathBuf,
-    kubectl: PathBuf,
-}
+/// The smallest chart that makes helm create a real object: one ConfigMap.
+const PROBE_TEMPLATE: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-probe
+data:
+  value: {{ .Values.value | default \"one\" | quote }}
+";
 
-/// `None` only when e2e tests were skipped on purpose; a bed that is simply
-/// missing must fail loudly, or a broken setup would pass as green.
-fn bed() -> Option<Bed> {
-    if std::env::var_os("HSR_TESTBED_KUBECONFIG").is_none() {
-        if std::env::var("HSR_SKIP_E2E").as_deref() == Ok("1") {
-            println!("e2e skipped: HSR_SKIP_E2E=1");
-            return None;
-        }
-        panic!(
-            "test bed not running: run ./scripts/test, or set HSR_SKIP_E2E=1 to skip e2e tests explicitly"
-        );
-    }
-    let var = |name: &str| {
-        std::env::var(name)
-            .unwrap_or_else(|_| panic!("{name} is not set; the test bed env is incomplete"))
-    };
-    let ca = std::env::var("HSR_TESTBED_CA").unwrap_or_default();
-    Some(Bed {
-        kubeconfig: var("HSR_TESTBED_KUBECONFIG").into(),
-        server: var("HSR_TESTBED_SERVER"),
-        token: var("HSR_TESTBED_TOKEN"),
-        ca: (!ca.is_empty()).then(|| ca.into()),
-        helm3: var("HSR_HELM3").into(),
-        helm4: var("HSR_HELM4").into(),
-        kubectl: var("HSR_KUBECTL").into(),
-    })
-}
-
-struct Output {
-    success: bool,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    what: String,
-}
-
-impl Output {
-    fn describe(&self) -> String {
-        format!(
-            "`{}` exited with {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.what, self.code, self.stdout, self.stderr
-        )
-    }
-
-    fn ok(self) -> Output {
-        assert!(self.success, "expected success: {}", self.describe());
-        self
-    }
-
-    fn failed(self) -> Output {
-        assert!(!self.success, "expected failure: {}", self.describe());
-        self
-    }
-}
-
-/// Runs with a deadline; pipes are drained on threads so a chatty child
-/// cannot block on a full pipe while we wait for it.
-fn run(mut cmd: Command) -> Output {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
-    let deadline = Instant::now() + COMMAND_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for child") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{what} still running after {COMMAND_TIMEOUT:?}; stderr so far:\n{}",
-                stderr.join().unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(25));
-    };
-    Output {
-        success: status.success(),
-        code: status.code(),
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-        what,
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Helm {
-    V3,
-    V4,
-}
-
-/// One test's world: its own namespace, proxy, helm homes and chart, so tests
-/// can run in parallel without seeing each other's releases or faults.
+/// A scenario whose helm and kubectl all go through its own fault proxy, so
+/// tests can run in parallel without seeing each other's releases or faults.
 struct Case {
-    bed: Bed,
-    helm: Helm,
-    ns: String,
+    s: Scenario,
     proxy: FaultProxy,
-    proxy_kubeconfig: PathBuf,
-    chart: PathBuf,
-    dir: TempDir,
+    chart: String,
 }
 
 impl Case {
-    fn new(helm: Helm, label: &str) -> Option<Case> {
-        let bed = bed()?;
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock after 1970")
-            .subsec_nanos();
-        let ns = format!(
-            "hsr-fp-{label}-{}-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst),
-            nanos % 100_000
-        );
-        assert!(ns.len() <= 63, "namespace name too long: {ns}");
-
-        let dir = tempfile::tempdir().expect("tempdir");
-        let proxy = FaultProxy::start(&bed.server, bed.ca.as_deref()).expect("starting proxy");
-        let proxy_kubeconfig = dir.path().join("proxy.kubeconfig");
-        proxy
-            .write_kubeconfig(&proxy_kubeconfig, &bed.token)
-            .expect("writing proxy kubeconfig");
-        let chart = write_chart(dir.path());
-        let case = Case {
-            bed,
-            helm,
-            ns,
-            proxy,
-            proxy_kubeconfig,
-            chart,
-            dir,
-        };
-        case.kubectl_direct(&["create", "namespace", &case.ns]).ok();
-        Some(case)
+    fn new(bed: Bed, helm: HelmMajor, label: &str) -> Case {
+        let mut s = Scenario::new(bed, helm, &format!("fp-{label}"));
+        let chart = s.write_chart("fp-probe", PROBE_TEMPLATE);
+        let proxy = s.through_fault_proxy();
+        Case { s, proxy, chart }
     }
 
-    fn helm(&self, args: &[&str]) -> Output {
-        let bin = match self.helm {
-            Helm::V3 => &self.bed.helm3,
-            Helm::V4 => &self.bed.helm4,
-        };
-        let mut cmd = Command::new(bin);
-        let home = self.dir.path().join("helm-home");
-        for var in [
-            "HELM_NAMESPACE",
-            "HELM_KUBECONTEXT",
-            "HELM_KUBETOKEN",
-            "HELM_KUBEAPISERVER",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("KUBECONFIG", &self.proxy_kubeconfig)
-            .env("HELM_CACHE_HOME", home.join("cache"))
-            .env("HELM_CONFIG_HOME", home.join("config"))
-            .env("HELM_DATA_HOME", home.join("data"))
-            .args(args)
-            .args(["--namespace", &self.ns]);
-        run(cmd)
+    fn helm(&self, args: &[&str]) -> Run {
+        Run::within(self.s.helm_command(args), COMMAND_TIMEOUT)
     }
 
-    fn install(&self, release: &str) -> Output {
-        let chart = self.chart.to_str().expect("utf-8 path");
-        self.helm(&["install", release, chart])
+    fn install(&self, release: &str) -> Run {
+        self.helm(&["install", release, &self.chart])
     }
 
-    fn kubectl(&self, kubeconfig: &Path, args: &[&str]) -> Output {
-        let mut cmd = Command::new(&self.bed.kubectl);
-        cmd.env_remove("KUBECONFIG")
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(args);
-        run(cmd)
+    fn kubectl_via_proxy(&self, args: &[&str]) -> Run {
+        Run::within(self.s.kubectl_command(args), COMMAND_TIMEOUT)
     }
 
-    /// Setup and cleanup bypass the proxy so a fault rule cannot break them.
-    fn kubectl_direct(&self, args: &[&str]) -> Output {
-        self.kubectl(&self.bed.kubeconfig, args)
-    }
-
-    fn kubectl_via_proxy(&self, args: &[&str]) -> Output {
-        self.kubectl(&self.proxy_kubeconfig, args)
+    /// Setup bypasses the proxy so a fault rule cannot break it.
+    fn kubectl_direct(&self, args: &[&str]) -> Run {
+        let mut command = self.s.kubectl_command(args);
+        command.env("KUBECONFIG", &self.s.bed.kubeconfig);
+        Run::within(command, COMMAND_TIMEOUT)
     }
 
     /// Release names and statuses from `helm list` (deployed and failed ones;
     /// helm 4 dropped `--all`).
     fn releases(&self) -> Vec<(String, String)> {
-        let out = self.helm(&["list", "--output", "json"]).ok();
-        let list: serde_json::Value = serde_json::from_str(&out.stdout)
-            .unwrap_or_else(|e| panic!("helm list printed no JSON ({e}): {}", out.describe()));
+        let list = self.helm(&["list", "--output", "json"]).ok().json();
         list.as_array()
             .expect("helm list JSON is an array")
             .iter()
@@ -270,7 +106,7 @@ impl Case {
     fn collection(&self, resource: &str) -> String {
         format!(
             "^/api/v1/namespaces/{}/{resource}(\\?|$)",
-            regex::escape(&self.ns)
+            regex::escape(&self.s.namespace)
         )
     }
 
@@ -278,38 +114,9 @@ impl Case {
     fn collection_and_objects(&self, resource: &str) -> String {
         format!(
             "^/api/v1/namespaces/{}/{resource}([/?]|$)",
-            regex::escape(&self.ns)
+            regex::escape(&self.s.namespace)
         )
     }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        // Best effort: `--wait=false` because a bare apiserver may have no
-        // namespace controller to ever finish the deletion.
-        let out = self.kubectl_direct(&["delete", "namespace", &self.ns, "--wait=false"]);
-        if !out.success {
-            eprintln!("cleanup failed: {}", out.describe());
-        }
-    }
-}
-
-/// The smallest chart that makes helm create a real object: one ConfigMap.
-fn write_chart(dir: &Path) -> PathBuf {
-    let chart = dir.join("fp-probe");
-    std::fs::create_dir_all(chart.join("templates")).expect("chart dir");
-    std::fs::write(
-        chart.join("Chart.yaml"),
-        "apiVersion: v2\nname: fp-probe\nversion: 0.1.0\n",
-    )
-    .expect("Chart.yaml");
-    std::fs::write(chart.join("values.yaml"), "value: one\n").expect("values.yaml");
-    std::fs::write(
-        chart.join("templates/configmap.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-probe\ndata:\n  value: {{ .Values.value | quote }}\n",
-    )
-    .expect("configmap template");
-    chart
 }
 
 fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
@@ -319,10 +126,8 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     result
 }
 
-fn pass_through(helm: Helm) {
-    let Some(case) = Case::new(helm, "pass") else {
-        return;
-    };
+fn pass_through(helm: HelmMajor) {
+    let case = Case::new(bed_or_skip!(), helm, "pass");
 
     let out = case
         .kubectl_via_proxy(&["get", "namespaces", "-o", "name"])
@@ -330,9 +135,8 @@ fn pass_through(helm: Helm) {
     assert!(
         out.stdout
             .lines()
-            .any(|l| l == format!("namespace/{}", case.ns)),
-        "kubectl through the proxy does not list our namespace: {}",
-        out.describe()
+            .any(|l| l == format!("namespace/{}", case.s.namespace)),
+        "kubectl through the proxy does not list our namespace: {out}"
     );
 
     case.install("probe").ok();
@@ -346,13 +150,11 @@ fn pass_through(helm: Helm) {
             "get",
             "configmap",
             "probe-probe",
-            "-n",
-            &case.ns,
             "-o",
             "jsonpath={.data.value}",
         ])
         .ok();
-    assert_eq!(out.stdout, "one", "{}", out.describe());
+    assert_eq!(out.stdout, "one", "{out}");
 
     let seen = case.proxy.requests();
     assert!(
@@ -381,10 +183,8 @@ fn mentions_503(stderr: &str) -> bool {
         || stderr.contains("Service Unavailable")
 }
 
-fn service_unavailable(helm: Helm) {
-    let Some(case) = Case::new(helm, "503") else {
-        return;
-    };
+fn sees_503(helm: HelmMajor) {
+    let case = Case::new(bed_or_skip!(), helm, "503");
     case.install("probe").ok();
 
     // Any method: helm 3 reads then patches the ConfigMap on upgrade, helm 4
@@ -397,7 +197,7 @@ fn service_unavailable(helm: Helm) {
         )
         .expect("rule"),
     );
-    let chart = case.chart.to_str().expect("utf-8 path");
+    let chart = &case.chart;
     let out = timed(&format!("{helm:?} upgrade hitting 503"), || {
         case.helm(&["upgrade", "probe", chart, "--set", "value=two"])
     })
@@ -405,8 +205,7 @@ fn service_unavailable(helm: Helm) {
     println!("{helm:?} upgrade against 503 printed:\n{}", out.stderr);
     assert!(
         mentions_503(&out.stderr),
-        "helm did not report the 503: {}",
-        out.describe()
+        "helm did not report the 503: {out}"
     );
     assert!(
         !case.proxy.faulted_requests().is_empty(),
@@ -422,8 +221,7 @@ fn service_unavailable(helm: Helm) {
     println!("{helm:?} install against 503 printed:\n{}", out.stderr);
     assert!(
         mentions_503(&out.stderr),
-        "helm did not report the 503: {}",
-        out.describe()
+        "helm did not report the 503: {out}"
     );
 
     // With the rule gone the cluster is reachable again: the proxy state, not
@@ -437,10 +235,8 @@ fn mentions_reset(stderr: &str) -> bool {
     stderr.contains("connection reset by peer") || stderr.contains("EOF")
 }
 
-fn connection_reset(helm: Helm) {
-    let Some(case) = Case::new(helm, "reset") else {
-        return;
-    };
+fn sees_connection_reset(helm: HelmMajor) {
+    let case = Case::new(bed_or_skip!(), helm, "reset");
     // client-go retries GETs that hit a reset, which would hide the fault;
     // the POST creating the release record is a write it never retries, and
     // both helm versions make it on every install.
@@ -454,8 +250,7 @@ fn connection_reset(helm: Helm) {
     println!("{helm:?} install against reset printed:\n{}", out.stderr);
     assert!(
         mentions_reset(&out.stderr),
-        "helm did not report the reset: {}",
-        out.describe()
+        "helm did not report the reset: {out}"
     );
     let faulted = case.proxy.faulted_requests();
     assert_eq!(faulted.len(), 1, "{}", case.dump_requests());
@@ -480,8 +275,7 @@ fn connection_reset(helm: Helm) {
     );
     assert!(
         mentions_reset(&out.stderr),
-        "helm did not report the reset: {}",
-        out.describe()
+        "helm did not report the reset: {out}"
     );
     // Exactly one more fault, on the ConfigMap write: a write is never
     // retried, so the reset is what helm saw.
@@ -493,15 +287,12 @@ fn connection_reset(helm: Helm) {
     );
     assert!(
         out.stderr.contains("/configmaps"),
-        "helm's error does not name the ConfigMap request: {}",
-        out.describe()
+        "helm's error does not name the ConfigMap request: {out}"
     );
 }
 
-fn after_n(helm: Helm) {
-    let Some(case) = Case::new(helm, "after") else {
-        return;
-    };
+fn after_n_passes_first_n(helm: HelmMajor) {
+    let case = Case::new(bed_or_skip!(), helm, "after");
     let secrets = case.collection("secrets");
     case.proxy.add_rule(
         Rule::new(Some("POST"), &secrets, Fault::ServiceUnavailable)
@@ -517,8 +308,7 @@ fn after_n(helm: Helm) {
     let out = case.install("third").failed();
     assert!(
         mentions_503(&out.stderr),
-        "helm did not report the 503: {}",
-        out.describe()
+        "helm did not report the 503: {out}"
     );
     case.install("fourth").ok();
 
@@ -535,46 +325,6 @@ fn after_n(helm: Helm) {
     assert_eq!(names, ["first", "fourth", "second"]);
 }
 
-#[test]
-fn helm3_pass_through() {
-    pass_through(Helm::V3);
-}
-
-#[test]
-fn helm4_pass_through() {
-    pass_through(Helm::V4);
-}
-
-#[test]
-fn helm3_sees_503() {
-    service_unavailable(Helm::V3);
-}
-
-#[test]
-fn helm4_sees_503() {
-    service_unavailable(Helm::V4);
-}
-
-#[test]
-fn helm3_sees_connection_reset() {
-    connection_reset(Helm::V3);
-}
-
-#[test]
-fn helm4_sees_connection_reset() {
-    connection_reset(Helm::V4);
-}
-
-#[test]
-fn helm3_after_n_passes_first_n() {
-    after_n(Helm::V3);
-}
-
-#[test]
-fn helm4_after_n_passes_first_n() {
-    after_n(Helm::V4);
-}
-
 struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {
@@ -588,15 +338,11 @@ impl Drop for KillOnDrop {
 /// both depend on events arriving while the response is still open.
 #[test]
 fn watch_streams_through_proxy() {
-    let Some(case) = Case::new(Helm::V3, "watch") else {
-        return;
-    };
-    let mut watch = Command::new(&case.bed.kubectl);
+    let case = Case::new(bed_or_skip!(), HelmMajor::V3, "watch");
+    let mut watch = case
+        .s
+        .kubectl_command(&["get", "configmaps", "--watch", "-o", "name"]);
     watch
-        .env_remove("KUBECONFIG")
-        .arg("--kubeconfig")
-        .arg(&case.proxy_kubeconfig)
-        .args(["get", "configmaps", "-n", &case.ns, "--watch", "-o", "name"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -640,7 +386,7 @@ fn watch_streams_through_proxy() {
         thread::sleep(Duration::from_millis(50));
     }
     thread::sleep(Duration::from_millis(500));
-    case.kubectl_direct(&["create", "configmap", "streamed", "-n", &case.ns])
+    case.kubectl_direct(&["create", "configmap", "streamed"])
         .ok();
 
     let mut lines = Vec::new();
