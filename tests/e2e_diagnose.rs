@@ -16,6 +16,7 @@ for_both_helms!(
     a_broken_release_gets_each_finding_and_its_fix,
     a_namespace_scoped_user_gets_not_checked_entries,
     a_killed_run_is_an_unfinished_run_and_its_revision_pending,
+    objects_claiming_the_release_outside_its_newest_revision_are_strays,
 );
 
 /// Everything diagnosing must leave alone: the release's history, every object's
@@ -70,6 +71,7 @@ fn a_healthy_release_has_no_findings(helm: HelmMajor) {
     assert_eq!(d["status"], "deployed");
     assert!(d["findings"].as_array().unwrap().is_empty(), "{run}");
     assert_eq!(d["orphans"], serde_json::json!([]), "{run}");
+    assert_eq!(d["strays"], serde_json::json!([]), "{run}");
     assert_eq!(d["drifted"], serde_json::json!([]), "{run}");
     assert!(strings(&d["not_checked"]).is_empty(), "{run}");
     assert_eq!(d["not_ready"]["checked"], true, "{run}");
@@ -261,6 +263,7 @@ fn a_namespace_scoped_user_gets_not_checked_entries(helm: HelmMajor) {
     let d = run.json();
     assert_eq!(d["status"], "deployed", "{run}");
     assert_eq!(d["orphans"], serde_json::Value::Null, "{run}");
+    assert_eq!(d["strays"], serde_json::Value::Null, "{run}");
     assert_eq!(d["drifted"], serde_json::Value::Null, "{run}");
     let not_checked = strings(&d["not_checked"]);
     assert!(
@@ -271,6 +274,10 @@ fn a_namespace_scoped_user_gets_not_checked_entries(helm: HelmMajor) {
     );
     assert!(
         not_checked.iter().any(|n| n.starts_with("drift: ")),
+        "{not_checked:#?}"
+    );
+    assert!(
+        not_checked.iter().any(|n| n.starts_with("strays: ")),
         "{not_checked:#?}"
     );
     assert!(
@@ -350,4 +357,92 @@ fn a_killed_run_is_an_unfinished_run_and_its_revision_pending(helm: HelmMajor) {
         .map(|f| f["kind"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(kinds, ["pending", "not-ready"], "{after}");
+}
+
+/// Two objects that claim the release and that its newest revision does not have: a ConfigMap
+/// of revision 1 that helm kept (`helm.sh/resource-policy: keep`) when revision 2 dropped it,
+/// and a ServiceAccount made by hand with the release's ownership metadata. Each is a finding
+/// with its uid, the revision that had it last (or none) and the delete command, which removes
+/// it; nothing else is touched.
+fn objects_claiming_the_release_outside_its_newest_revision_are_strays(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "diag-stray");
+    let template = format!(
+        "{HEALTHY}{}",
+        r#"{{- if .Values.kept }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-kept
+  annotations: {"helm.sh/resource-policy": keep}
+data: {k: v}
+{{- end }}
+"#
+    );
+    let chart = s.write_chart("strays", &template);
+    s.helm(&["install", "seed", &chart, "--set", "k=1,kept=true"])
+        .ok();
+    s.helm(&["upgrade", "seed", &chart, "--set", "k=1,kept=false"])
+        .ok();
+    s.kubectl(&["create", "serviceaccount", "seed-handmade"])
+        .ok();
+    s.kubectl(&[
+        "label",
+        "serviceaccount",
+        "seed-handmade",
+        "app.kubernetes.io/managed-by=Helm",
+    ])
+    .ok();
+    s.kubectl(&[
+        "annotate",
+        "serviceaccount",
+        "seed-handmade",
+        "meta.helm.sh/release-name=seed",
+        &format!("meta.helm.sh/release-namespace={}", s.namespace),
+    ])
+    .ok();
+    let before = state(&s, "seed");
+
+    let run = s.safe_rollback(&["seed", "--diagnose", "--output", "json"]);
+    assert_eq!(run.code, 8, "{run}");
+    let d = run.json();
+    assert_eq!(state(&s, "seed"), before, "diagnose changed something");
+    let strays = d["strays"].as_array().cloned().unwrap_or_default();
+    let find = |kind: &str| {
+        strays
+            .iter()
+            .find(|o| o["kind"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} among the strays:\n{run}"))
+    };
+    let (kept, handmade) = (find("ConfigMap"), find("ServiceAccount"));
+    assert_eq!(strays.len(), 2, "{run}");
+    assert_eq!(kept["name"], "seed-kept", "{run}");
+    assert_eq!(kept["last_revision"], 1, "{run}");
+    assert_eq!(handmade["last_revision"], serde_json::Value::Null, "{run}");
+    assert_eq!(
+        Some(handmade["uid"].as_str().unwrap().to_string()),
+        s.uid("serviceaccount/seed-handmade")
+    );
+    let stray_findings: Vec<&serde_json::Value> = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "stray")
+        .collect();
+    assert_eq!(stray_findings.len(), 2, "{run}");
+    let text = s.safe_rollback(&["seed", "--diagnose"]);
+    assert!(text.stdout.contains("seed-handmade"), "{text}");
+    assert!(text.stdout.contains("revision 1 had it last"), "{text}");
+
+    // The printed commands remove exactly those objects.
+    for stray in [&kept, &handmade] {
+        let command = stray["delete_command"].as_str().unwrap();
+        let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+        assert_eq!(s.kubectl(&words).code, 0, "{command}");
+    }
+    let after = s.safe_rollback(&["seed", "--diagnose", "--output", "json"]);
+    assert_eq!(after.json()["strays"], serde_json::json!([]), "{after}");
+    assert_eq!(after.code, 0, "{after}");
 }

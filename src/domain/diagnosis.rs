@@ -13,6 +13,7 @@ use crate::domain::model::Revision;
 use crate::domain::preflight::Pending;
 use crate::domain::readiness;
 use crate::domain::report::LeftoverEntry;
+use crate::domain::strays::Stray;
 use crate::domain::target;
 use crate::domain::verify::Drift;
 
@@ -25,6 +26,8 @@ pub enum FindingKind {
     FailedRevision,
     /// An object owned by the release that no successful revision has.
     Orphan,
+    /// An object that claims the release but is not in its newest revision.
+    Stray,
     /// A journal of a run that died before it finished.
     UnfinishedRun,
     /// A live object unlike the current revision.
@@ -95,6 +98,9 @@ pub struct Diagnosis {
     pub failures: Vec<Failure>,
     /// `null` when they could not be looked for (see `not_checked`).
     pub orphans: Option<Vec<LeftoverEntry>>,
+    /// Objects of any kind that claim the release outside its newest revision; `null` when
+    /// they could not be looked for (see `not_checked`).
+    pub strays: Option<Vec<Stray>>,
     pub unfinished_runs: Vec<UnfinishedRun>,
     /// `null` when the live objects could not be compared (see `not_checked`).
     pub drifted: Option<Vec<Drift>>,
@@ -124,6 +130,7 @@ pub struct Inputs<'a> {
     pub pending: Option<Pending>,
     pub pending_max_age_seconds: i64,
     pub orphans: Option<Vec<LeftoverEntry>>,
+    pub strays: Option<Vec<Stray>>,
     pub unfinished: Vec<UnfinishedRun>,
     pub drifted: Option<Vec<Drift>>,
     pub not_ready: NotReady,
@@ -154,6 +161,9 @@ pub fn diagnose(inputs: Inputs) -> Diagnosis {
     }
     for orphan in inputs.orphans.iter().flatten() {
         findings.push(orphan_finding(orphan, inputs.namespace));
+    }
+    for stray in inputs.strays.iter().flatten() {
+        findings.push(stray_finding(stray, inputs.namespace));
     }
     findings.extend(unfinished_findings(
         &inputs.unfinished,
@@ -196,6 +206,7 @@ pub fn diagnose(inputs: Inputs) -> Diagnosis {
         pending: inputs.pending,
         failures,
         orphans: inputs.orphans,
+        strays: inputs.strays,
         unfinished_runs: inputs.unfinished,
         drifted: inputs.drifted,
         not_ready: inputs.not_ready,
@@ -340,6 +351,30 @@ fn orphan_finding(orphan: &LeftoverEntry, namespace: &str) -> Finding {
         ),
         detail: None,
         fix_command: Some(orphan.delete_command.clone()),
+    }
+}
+
+fn stray_finding(stray: &Stray, namespace: &str) -> Finding {
+    let whose = match stray.last_revision {
+        Some(revision) => format!("revision {revision} had it last"),
+        None => "no revision helm keeps has it: made by hand, or left by a pruned one".into(),
+    };
+    Finding {
+        kind: FindingKind::Stray,
+        severity: Severity::Warning,
+        summary: format!(
+            "{}/{}/{} (uid {}) claims this release but is not in its newest revision ({whose})",
+            stray.kind,
+            stray.namespace.as_deref().unwrap_or(namespace),
+            stray.name,
+            stray.uid
+        ),
+        detail: Some(
+            "a rollback to a revision that has it trips over it: helm 3 fails on an object its \
+             current manifest does not list, helm 4 adopts it as it is"
+                .into(),
+        ),
+        fix_command: Some(stray.delete_command.clone()),
     }
 }
 

@@ -23,6 +23,7 @@ fn inputs(history: &[Revision]) -> Inputs<'_> {
         pending: None,
         pending_max_age_seconds: 300,
         orphans: Some(Vec::new()),
+        strays: Some(Vec::new()),
         unfinished: Vec::new(),
         drifted: Some(Vec::new()),
         not_ready: NotReady::default(),

@@ -24,6 +24,7 @@ pub mod render;
 pub mod report;
 pub mod snapshot;
 pub mod strategic;
+pub mod strays;
 pub mod target;
 pub mod verdict;
 pub mod verify;

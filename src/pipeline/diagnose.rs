@@ -3,18 +3,20 @@
 //! orphan rule, verification's comparison, the journals' reading — and hands what they found to
 //! `domain::diagnosis`. It writes nothing: no helm mutation, no Lease, no lock, no journal.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cli::commands;
 use crate::cli::Invocation;
 use crate::domain::diagnosis::{self, Commands, Diagnosis, NotReady, UnfinishedRun};
 use crate::domain::dry_run::WriteMethod;
 use crate::domain::exit::Exit;
-use crate::domain::model::Revision;
+use crate::domain::manifest;
+use crate::domain::model::{ObjectRef, Revision};
 use crate::domain::preflight;
 use crate::domain::readiness;
 use crate::domain::report::LeftoverEntry;
 use crate::domain::snapshot::Snapshot;
+use crate::domain::strays::{self, Stray};
 use crate::domain::verify::Drift;
 use crate::io::journal;
 use crate::io::trace;
@@ -29,6 +31,7 @@ struct Seen {
     helm_version: String,
     history: Vec<Revision>,
     orphans: Option<Vec<LeftoverEntry>>,
+    strays: Option<Vec<Stray>>,
     drifted: Option<Vec<Drift>>,
     not_ready: NotReady,
     not_checked: Vec<String>,
@@ -96,7 +99,18 @@ fn seen_in_full(captured: Captured, tools: &Tools) -> Seen {
     };
     let (not_ready, unread) = not_ready_of_current_revision(&snapshot, tools);
     not_checked.extend(unread);
+    let strays = match strays_of(&snapshot, tools) {
+        Ok((strays, unlisted)) => {
+            not_checked.extend(unlisted.into_iter().map(|u| format!("strays: {u}")));
+            Some(strays)
+        }
+        Err(error) => {
+            not_checked.push(format!("strays: {error:#}"));
+            None
+        }
+    };
     Seen {
+        strays,
         not_ready,
         server_side_apply: snapshot.write_method == WriteMethod::ServerSideApply,
         namespace: snapshot.release.namespace.clone(),
@@ -106,6 +120,66 @@ fn seen_in_full(captured: Captured, tools: &Tools) -> Seen {
         drifted,
         not_checked,
     }
+}
+
+/// How long the lists of every kind may take, all at once.
+const CLAIMS_BUDGET: Duration = Duration::from_secs(10);
+
+/// The objects of any kind that claim the release outside its newest revision, each with the
+/// newest older revision that had it (read only when there are any), and what could not be
+/// listed. Namespaced kinds are listed in every namespace the newest revision touches.
+fn strays_of(snapshot: &Snapshot, tools: &Tools) -> anyhow::Result<(Vec<Stray>, Vec<String>)> {
+    let release = &snapshot.release;
+    let mut namespaces: Vec<String> = snapshot
+        .current
+        .iter()
+        .map(|o| o.namespace_or(&release.namespace).to_string())
+        .chain([release.namespace.clone()])
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    let listing = Instant::now();
+    let claims = tools.kubectl.claims(&namespaces, CLAIMS_BUDGET)?;
+    trace::step(
+        "listing every kind for objects that claim the release",
+        listing,
+    );
+    let found = strays::strays(&claims.objects, release, &snapshot.current);
+    let older: Vec<(u64, Vec<ObjectRef>)> = match found.is_empty() {
+        true => Vec::new(),
+        false => older_manifests(snapshot, tools),
+    };
+    let connection = tools.printable_connection();
+    let strays = strays::describe(&found, &older, release, &connection);
+    Ok((strays, claims.not_checked))
+}
+
+/// Every revision's manifest but the newest's, read at once; one that cannot be read is left
+/// out (its strays then name an older revision, or none).
+fn older_manifests(snapshot: &Snapshot, tools: &Tools) -> Vec<(u64, Vec<ObjectRef>)> {
+    let release = snapshot.release.name.as_str();
+    let older: Vec<u64> = snapshot
+        .history
+        .iter()
+        .map(|r| r.revision)
+        .filter(|r| *r != snapshot.from_revision)
+        .collect();
+    std::thread::scope(|scope| {
+        let reads: Vec<_> = older
+            .iter()
+            .map(|&revision| {
+                scope.spawn(move || {
+                    let bytes = tools.helm.manifest(release, Some(revision)).ok()?;
+                    let documents = manifest::parse_documents(&bytes).ok()?;
+                    Some((revision, documents.into_iter().map(|d| d.object).collect()))
+                })
+            })
+            .collect();
+        reads
+            .into_iter()
+            .filter_map(|read| read.join().ok().flatten())
+            .collect()
+    })
 }
 
 /// Verification's comparison of the newest revision with the live objects, from capture's
@@ -191,11 +265,13 @@ fn release_only(
         helm_version: failure.helm.map(|h| h.version).unwrap_or_default(),
         history,
         orphans: None,
+        strays: None,
         drifted: None,
         not_ready: readiness_not_checked(&reason),
         server_side_apply: false,
         not_checked: vec![
             format!("orphans: {reason}"),
+            format!("strays: {reason}"),
             format!("drift: {reason}"),
             format!("readiness: {reason}"),
         ],
@@ -258,6 +334,7 @@ fn decide(
         pending,
         pending_max_age_seconds: max_age,
         orphans: seen.orphans,
+        strays: seen.strays,
         unfinished,
         drifted: seen.drifted,
         not_ready: seen.not_ready,

@@ -11,6 +11,9 @@ pub struct ApiResource {
     pub name: String,
     pub kind: String,
     pub namespaced: bool,
+    /// What the resource allows (`list`, `get`, …).
+    #[serde(default)]
+    pub verbs: Vec<String>,
 }
 
 /// The resources of a discovery document, without subresources (`deployments/scale`).

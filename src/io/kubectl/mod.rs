@@ -15,10 +15,12 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 mod api_paths;
+mod claims;
 mod dry_run;
 mod readiness;
 
 pub use self::api_paths::{collection_path, discovery_path, parse_resource_list, ApiResource};
+pub use self::claims::Claims;
 pub use self::dry_run::DryRun;
 
 use self::api_paths::{query, segment};
