@@ -17,6 +17,10 @@ fn main() -> ExitCode {
             to_stdout(&format!("{text}\n"));
             Exit::Success
         }
+        Ok(cli::Parsed::Version(helm)) => {
+            to_stdout(&pipeline::version_text(&helm, &env));
+            Exit::Success
+        }
         Ok(cli::Parsed::Run(invocation)) => {
             // Once for the whole process: signals go to helm while it runs, and are remembered.
             if let Err(error) = signals::handle_signals() {

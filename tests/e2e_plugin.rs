@@ -27,6 +27,26 @@ fn helm_plugin_install_then_safe_rollback_runs(helm: HelmMajor) {
         "{help}"
     );
 
+    // `--version`: ours, and the helm that runs us (helm sets HELM_BIN for its plugins).
+    let expected_version = match helm {
+        HelmMajor::V3 => "v3.17.3",
+        HelmMajor::V4 => "v4.3.1",
+    };
+    let version = Run::from(s.plugin_command(&["--version"]).output().unwrap()).ok();
+    let lines: Vec<&str> = version.stdout.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some(concat!("helm-safe-rollback v", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    assert!(
+        lines
+            .get(1)
+            .is_some_and(|l| l.starts_with(&format!("helm {expected_version} "))
+                && l.ends_with("are tested)")),
+        "{version}"
+    );
+
     // `-n` before the plugin's name is helm's alone: it reaches us as HELM_NAMESPACE; helm
     // found on PATH tells us which helm we run under through HELM_BIN.
     s.seed_release("seed", false);
@@ -51,10 +71,6 @@ fn helm_plugin_install_then_safe_rollback_runs(helm: HelmMajor) {
     let report = run.json();
     assert_eq!(report["outcome"], "succeeded");
     assert_eq!(report["namespace"], s.namespace.as_str());
-    let expected_version = match helm {
-        HelmMajor::V3 => "v3.17.3",
-        HelmMajor::V4 => "v4.3.1",
-    };
     assert_eq!(report["helm_version"], expected_version);
     assert!(
         s.uid("service/seed-standby").is_some(),

@@ -16,6 +16,36 @@ pub fn parse_version(text: &str) -> Result<HelmVersion> {
     Ok(HelmVersion { version, major })
 }
 
+/// The helm releases the tests run against, by major and minor (testbed/helm-matrix.tsv; a
+/// unit test holds the two together).
+pub const TESTED: [(u64, std::ops::RangeInclusive<u64>); 2] = [(3, 9..=19), (4, 1..=3)];
+
+/// Whether this helm is one the tests run against: `Ok` with the words for `--version`,
+/// `Err` with why not.
+pub fn tested(version: &HelmVersion) -> std::result::Result<String, String> {
+    let minor = version
+        .version
+        .trim_start_matches('v')
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse::<u64>().ok());
+    let ranges = TESTED
+        .iter()
+        .map(|(major, minors)| format!("{major}.{} to {major}.{}", minors.start(), minors.end()))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let covered = TESTED.iter().any(|(major, minors)| {
+        *major == version.major && minor.is_some_and(|m| minors.contains(&m))
+    });
+    match (covered, supported(version.clone())) {
+        (true, _) => Ok(format!("supported (helm {ranges} are tested)")),
+        (false, Ok(_)) => Err(format!(
+            "not tested: helm {ranges} are; helm 3 and 4 are expected to work"
+        )),
+        (false, Err(error)) => Err(error.to_string()),
+    }
+}
+
 /// Helm 3 and helm 4 are what the classifier and the preflight checks know.
 pub fn supported(version: HelmVersion) -> Result<HelmVersion> {
     if !(3..=4).contains(&version.major) {
@@ -62,6 +92,41 @@ pub fn resolve_revisions(history: &[Revision], requested: Option<u64>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every release of testbed/helm-matrix.tsv is in [`TESTED`], and each range's ends are
+    /// releases the matrix has.
+    #[test]
+    fn the_tested_ranges_are_the_matrix() {
+        let matrix = include_str!("../../testbed/helm-matrix.tsv");
+        let versions: Vec<HelmVersion> = matrix
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| parse_version(l.split('\t').next().unwrap()).unwrap())
+            .collect();
+        assert!(versions.len() > 10);
+        for version in &versions {
+            assert!(
+                tested(version).is_ok(),
+                "{} is in the matrix",
+                version.version
+            );
+        }
+        for (major, minors) in TESTED {
+            for end in [minors.start(), minors.end()] {
+                let prefix = format!("v{major}.{end}.");
+                assert!(
+                    versions.iter().any(|v| v.version.starts_with(&prefix)),
+                    "{prefix}x is not in the matrix"
+                );
+            }
+        }
+        let old = parse_version("v3.8.2").unwrap();
+        assert!(tested(&old).unwrap_err().starts_with("not tested"));
+        let helm2 = parse_version("v2.17.0").unwrap();
+        assert!(tested(&helm2)
+            .unwrap_err()
+            .starts_with("unsupported helm version"));
+    }
 
     fn seed_history(version: &str) -> Vec<Revision> {
         let json = std::fs::read(format!(

@@ -33,6 +33,29 @@ use self::tools::Tools;
 use crate::cli::{Invocation, KubeSettings};
 use crate::io::trace;
 
+/// `--version`: ours, then the helm `helm_bin` is (or why it cannot be asked) and whether the
+/// tests run against it.
+pub fn version_text(helm_bin: &Path, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let helm = crate::io::helm::Helm {
+        bin: helm_bin.to_path_buf(),
+        global_args: Vec::new(),
+        version_cache: crate::io::version_cache::default_dir(env),
+    };
+    let ours = format!("helm-safe-rollback v{}", env!("CARGO_PKG_VERSION"));
+    let theirs = match helm.version() {
+        Ok(version) => {
+            let verdict = crate::domain::release::tested(&version).unwrap_or_else(|why| why);
+            format!(
+                "helm {} ({}): {verdict}",
+                version.version,
+                helm_bin.display()
+            )
+        }
+        Err(error) => format!("helm ({}): {error:#}", helm_bin.display()),
+    };
+    format!("{ours}\n{theirs}\n")
+}
+
 pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> Ending {
     let started = Instant::now();
     trace::enable(invocation.kube.debug);
