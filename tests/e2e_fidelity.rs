@@ -15,7 +15,8 @@ for_both_helms!(
     a_rollback_to_a_revision_without_annotations_is_no_drift,
     a_target_the_server_cannot_take_is_refused_with_nothing_changed,
     a_strategy_and_a_volume_source_restored_by_the_rollback_are_no_refusal,
-    an_env_item_and_a_container_the_rollback_removes_are_no_drift
+    an_env_item_and_a_container_the_rollback_removes_are_no_drift,
+    a_field_a_hand_edit_took_is_refused_where_helm_4_would_fail_on_it
 );
 
 /// The apply methods this helm has, as `helm install`/`upgrade` flags: `(tag, flags)`.
@@ -299,4 +300,61 @@ fn live_metadata(s: &Scenario, release: &str) -> Vec<(String, Value)> {
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// A hand `kubectl scale` between the upgrade and the rollback: kubectl then owns the
+/// Deployment's replicas. helm 4 applying server-side (without `--force-conflicts`) fails on
+/// that field, as the twin shows, leaving a failed revision; the preflight makes the same apply
+/// as a dry run, meets the same conflict and refuses (exit 5, nothing written), naming the
+/// field and `--force-conflicts`, with which ours then succeeds. Client-side (helm 3, helm 4
+/// `--server-side=false`), the three-way patch resets the replicas: a clean rollback.
+fn a_field_a_hand_edit_took_is_refused_where_helm_4_would_fail_on_it(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let s = Scenario::new(bed, helm, "hand-scaled");
+    let chart = fidelity_chart(&s);
+    for (tag, method) in apply_methods(helm) {
+        let (ours, twin) = (format!("ours-{tag}"), format!("twin-{tag}"));
+        for release in [&ours, &twin] {
+            installed(&s, release, &chart, method, &[]);
+            release_with(&s, release, &chart, method, &[&["--set", "memory=96Mi"]]);
+            let deployment = format!("deployment/{release}-web");
+            s.kubectl(&["scale", &deployment, "--replicas=3"]).ok();
+        }
+        let native = s.helm(&["rollback", &twin, "1"]);
+        let run = s.safe_rollback(&[&ours, "1", "--output", "json"]);
+        if tag == "csa" {
+            assert_eq!(native.code, 0, "{tag}: {native}");
+            assert_eq!(run.code, 0, "{tag}: {run}");
+            assert_eq!(run.json()["outcome"], "succeeded", "{tag}: {run}");
+            continue;
+        }
+        assert_ne!(native.code, 0, "{tag}: native helm fails: {native}");
+        assert!(native.stderr.contains(".spec.replicas"), "{tag}: {native}");
+        assert_eq!(revisions(&s, &twin), 3, "{tag}: a failed revision");
+        assert_eq!(run.code, 5, "{tag}: {run}");
+        let report = run.json();
+        assert_eq!(report["outcome"], "refused", "{tag}: {run}");
+        let first = strings(&report["primary_errors"])[0].clone();
+        assert!(
+            first.contains("conflict with \"kubectl\"")
+                && first.contains(".spec.replicas")
+                && first.contains("--force-conflicts"),
+            "{tag}: {run}"
+        );
+        assert_eq!(
+            revisions(&s, &ours),
+            2,
+            "{tag}: nothing written, no revision"
+        );
+
+        let forced = s.safe_rollback(&[&ours, "1", "--force-conflicts", "--output", "json"]);
+        assert_eq!(forced.code, 0, "{tag}: {forced}");
+        assert_eq!(forced.json()["outcome"], "succeeded", "{tag}: {forced}");
+        let replicas = s.kubectl(&[
+            "get",
+            &format!("deployment/{ours}-web"),
+            "--output=jsonpath={.spec.replicas}",
+        ]);
+        assert_eq!(replicas.stdout, "1", "{tag}: the chart's replicas again");
+    }
 }

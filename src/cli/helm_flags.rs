@@ -51,6 +51,8 @@ pub struct RollbackFlags {
     /// helm 3's `--force`, helm 4's `--force-replace`: an object helm cannot patch is deleted
     /// and created again.
     pub replaces: bool,
+    /// helm 4's `--force-conflicts`: a server-side apply takes fields other managers own.
+    pub force_conflicts: bool,
 }
 
 /// How long we wait for deleted objects to be gone when the user gave helm no `--timeout`.
@@ -98,6 +100,7 @@ pub fn rollback_flags(args: &[String]) -> Result<RollbackFlags> {
                     .map(|v| parse_bool(v).unwrap_or(false))
             }
             "force" | "force-replace" => flags.replaces = boolean(&name, value)?,
+            "force-conflicts" => flags.force_conflicts = boolean(&name, value)?,
             _ => {}
         }
     }

@@ -173,6 +173,8 @@ pub fn answer(
         // A create into a namespace that does not exist: helm fails the same way.
         404 if reason == Some("NotFound") => Answer::Rejected(message),
         403 => Answer::Unchecked(format!("not allowed to dry-run: {message}")),
+        // helm's own apply meeting fields another manager owns: helm fails on exactly this.
+        409 if helms_own_write && reason == Some("Conflict") => Answer::Rejected(message),
         409 => Answer::Unchecked(format!("conflict: {message}")),
         500 if helms_own_write && objects_to_content(&message) => Answer::Rejected(message),
         _ => Answer::Unchecked(format!("HTTP {status}: {message}")),

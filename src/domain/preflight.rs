@@ -73,8 +73,13 @@ pub fn verdict(
 ) -> Option<Refusal> {
     let mut reasons = Vec::new();
     for message in &findings.invalid {
+        // helm 4's server-side apply meets the same conflict; its own flag takes the fields.
+        let way_out = match message.starts_with("Apply failed with") {
+            true => " (helm fails on the same conflict; --force-conflicts takes those fields)",
+            false => "",
+        };
         reasons.push(format!(
-            "the API server rejects the target revision: {message}"
+            "the API server rejects the target revision: {message}{way_out}"
         ));
     }
     if allow.strict {

@@ -68,6 +68,9 @@ pub struct Request<'a> {
     pub server_side: Option<bool>,
     /// Whether to dry-run the target revision (the preflight's validation).
     pub with_dry_run: bool,
+    /// A server-side apply dry run takes fields other managers own (helm 4's
+    /// `--force-conflicts`; `--diagnose` always, to see each field that drifted).
+    pub force_conflicts: bool,
     /// `--diagnose`: the "target" is the newest revision itself, so the dry run is
     /// verification's (the current revision written onto the live objects).
     pub current_only: bool,
@@ -307,7 +310,8 @@ impl Capturer<'_> {
                 let dry_run = request.with_dry_run.then(|| {
                     let (targets, originals) =
                         (&release.target_documents, &release.current_documents);
-                    kubectl.dry_run(targets, originals, namespace, method)
+                    let force = request.force_conflicts;
+                    kubectl.dry_run(targets, originals, namespace, method, force)
                 });
                 (method, dry_run)
             });

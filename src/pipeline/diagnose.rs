@@ -50,6 +50,9 @@ pub fn diagnose(
         namespace: invocation.kube.namespace.as_deref(),
         revision: None,
         server_side: invocation.rollback.server_side,
+        // Every field that drifted, also those another manager took: the fix then says
+        // `--force-conflicts` (see `diagnosis::needs_force_conflicts`).
+        force_conflicts: true,
         // The drift check is the costly part (a dry run of every object): --no-verify skips it.
         with_dry_run: !invocation.own.no_verify,
         current_only: true,

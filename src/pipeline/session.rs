@@ -171,6 +171,7 @@ fn capture_request(invocation: &Invocation) -> capture::Request<'_> {
         namespace: invocation.kube.namespace.as_deref(),
         revision: invocation.revision,
         server_side: invocation.rollback.server_side,
+        force_conflicts: invocation.rollback.force_conflicts,
         with_dry_run: !invocation.own.no_preflight,
         current_only: false,
     }

@@ -33,7 +33,8 @@ impl Session<'_> {
         let verifying = Instant::now();
         // helm's --force / --force-replace may recreate any object: no prediction holds then.
         let prediction = self.prediction.take().filter(|_| !rollback.replaces);
-        let verdict = verify_live(self.snapshot(), &self.tools.kubectl, prediction);
+        let force = rollback.force_conflicts;
+        let verdict = verify_live(self.snapshot(), &self.tools.kubectl, prediction, force);
         trace::step("verifying the live objects", verifying);
         let verification = match verdict {
             Ok((drifted, unchecked)) => Verification {
@@ -63,6 +64,7 @@ fn verify_live(
     snapshot: &Snapshot,
     kubectl: &Kubectl,
     prediction: Option<DryRun>,
+    force_conflicts: bool,
 ) -> anyhow::Result<(Vec<Drift>, Vec<String>)> {
     let namespace = &snapshot.release.namespace;
     let mut rendition = prediction
@@ -85,6 +87,7 @@ fn verify_live(
             &snapshot.current_documents,
             namespace,
             snapshot.write_method,
+            force_conflicts,
         )?;
         rendition.objects.extend(now.objects);
         rendition.rejections.extend(now.rejections);

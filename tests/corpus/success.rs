@@ -121,23 +121,39 @@ pub fn run(s: &Scenario, corpus: &Path, name: &str, pair: &Pair, result: &mut Li
     // The plan and the native twin, on a cluster ours has not changed.
     let plan = s.safe_rollback(&[name, "1", "--plan", "--output", "json"]);
     let before_native = snap();
-    step(
+    let native = step(
         "native rollback",
         &["rollback", name, "1", "--timeout", "3m"],
         result,
-    )
-    .ok();
+    );
     result.native_s = result.steps.last().map(|(_, t)| *t);
     let after_native = snap();
-    step(
+    // A native rollback that fails (helm 4 applying server-side onto a field a hand edit
+    // took: `conflict with "kubectl" with subresource "scale"`) is the reference too: ours
+    // must not succeed either, and must say why (`as_native_failed`). The corpus suite's
+    // pairs are plain upgrades: there native helm must succeed.
+    let native_failed = (native.code != 0).then(|| native_cause(&native));
+    if pair.failing_path {
+        native.ok();
+    }
+    let back_to_2 = step(
         "native rollback to 2",
         &["rollback", name, "2", "--timeout", "3m"],
         result,
-    )
-    .ok();
+    );
+    if native_failed.is_none() {
+        back_to_2.ok();
+    }
     hand_edit();
 
     let mut problems = Vec::new();
+    if let Some(cause) = &native_failed {
+        result.twin = "failed".to_string();
+        let run = s.safe_rollback(&[name, "1", "--output", "json", "--timeout", "3m"]);
+        result.exit = Some(run.code);
+        problems.extend(as_native_failed(&run, cause, result));
+        return problems;
+    }
     problems.extend(check_plan(
         &plan,
         &before_native.changes(&after_native),
@@ -242,6 +258,47 @@ pub fn run(s: &Scenario, corpus: &Path, name: &str, pair: &Pair, result: &mut Li
     result
         .steps
         .push(("failing path", started.elapsed().as_secs_f64()));
+    problems
+}
+
+/// What native helm's failure says: its `Error:` line (helm 4 also gives the cause in a WARN
+/// line), without the `Error: ` prefix.
+fn native_cause(native: &crate::support::Run) -> String {
+    let error = native
+        .stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("Error: "))
+        .map(str::to_string);
+    error.unwrap_or_else(|| last_line(&native.stderr))
+}
+
+/// Where the native twin failed, ours must not succeed: refused before helm ran (nothing
+/// changed), or failed as helm did; either way its first primary error names helm's cause.
+fn as_native_failed(run: &crate::support::Run, cause: &str, result: &mut Line) -> Vec<String> {
+    let Ok(report) = serde_json::from_str::<Value>(&run.stdout) else {
+        result.outcome = "no-report".to_string();
+        return vec![format!(
+            "exit {}, stdout is not a JSON report\n{run}",
+            run.code
+        )];
+    };
+    result.outcome = report["outcome"].as_str().unwrap_or("?").to_string();
+    let first = report["primary_errors"][0].as_str().unwrap_or_default();
+    // helm's words end with what conflicted (`... using apps/v1: .spec.replicas`); ours may
+    // quote the API server's answer to the same write, which ends the same way.
+    let key = cause.rsplit(": ").next().unwrap_or(cause).trim();
+    let mut problems = Vec::new();
+    if run.code == 0 || !matches!(result.outcome.as_str(), "refused" | "failed") {
+        problems.push(format!(
+            "native helm failed ({cause}), ours: exit {}, outcome {}\n{run}",
+            run.code, result.outcome
+        ));
+    } else if !first.contains(key) {
+        problems.push(format!(
+            "native helm failed on {key:?}; ours leads with {first:?}\n{run}"
+        ));
+    }
     problems
 }
 

@@ -36,6 +36,7 @@ impl Kubectl {
         originals: &[Document],
         release_namespace: &str,
         method: WriteMethod,
+        force_conflicts: bool,
     ) -> Result<DryRun> {
         let proxy = self.proxy()?;
         self.discover(targets.iter().map(|d| d.object.api_version.as_str()))?;
@@ -55,6 +56,7 @@ impl Kubectl {
                 target,
                 collection,
                 original: original_of(originals, object, release_namespace).map(|o| &o.body),
+                force_conflicts,
             };
             let step = first_step(method, &object.api_version);
             pending.push((write.request(step)?, write, step));
@@ -119,6 +121,9 @@ struct DryRunWrite<'d> {
     target: &'d Document,
     collection: String,
     original: Option<&'d serde_json::Value>,
+    /// helm applies with `force` only when told (`--force-conflicts`): without it, a field
+    /// another manager owns is a conflict, for helm and for this dry run alike.
+    force_conflicts: bool,
 }
 
 impl DryRunWrite<'_> {
@@ -132,8 +137,8 @@ impl DryRunWrite<'_> {
             ),
             Method::Apply => (
                 format!(
-                    "{}/{name}?dryRun=All&fieldManager={manager}&force=true",
-                    self.collection
+                    "{}/{name}?dryRun=All&fieldManager={manager}&force={}",
+                    self.collection, self.force_conflicts
                 ),
                 &self.target.body,
             ),

@@ -159,6 +159,25 @@ fn a_server_error_about_the_object_in_helms_own_write_is_a_rejection() {
     assert!(message.contains("quantities must match"), "{message}");
 }
 
+/// The real answer of a v1.37 API server to helm 4's apply (`force=false`, as helm applies
+/// without `--force-conflicts`) onto a Deployment whose replicas `kubectl scale` took: helm's
+/// rollback fails on exactly this conflict, so the preflight refuses it.
+#[test]
+fn a_conflict_with_another_manager_in_helms_own_apply_is_a_rejection() {
+    let Answer::Rejected(message) = read(409, "dry-run-apply-conflict-409.json", true) else {
+        panic!("helm's own apply conflicts as helm's will")
+    };
+    assert_eq!(
+        message,
+        "Apply failed with 1 conflict: conflict with \"kubectl\" with subresource \"scale\" \
+         using apps/v1: .spec.replicas"
+    );
+    assert!(matches!(
+        read(409, "dry-run-apply-conflict-409.json", false),
+        Answer::Unchecked(_)
+    ));
+}
+
 fn read(status: u16, file: &str, helms_own_write: bool) -> Answer {
     let r = Response {
         status,
