@@ -6,7 +6,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use support::{Bed, HelmMajor, Run, Scenario};
 
@@ -94,8 +93,7 @@ fn an_api_server_lost_mid_rollback_is_finished_from_the_journal(helm: HelmMajor)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    s.wait_for_status("more", "pending-rollback");
-    std::thread::sleep(Duration::from_millis(500));
+    s.wait_until_helm_waits();
     private.apiserver("stop");
     let run = Run::from(child.wait_with_output().unwrap());
     assert_ne!(run.code, 0, "{run}");

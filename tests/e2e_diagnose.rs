@@ -306,7 +306,7 @@ fn a_killed_run_is_an_unfinished_run_and_its_revision_pending(helm: HelmMajor) {
         .process_group(0)
         .spawn()
         .unwrap();
-    s.wait_for_status("more", "pending-rollback");
+    s.wait_until_helm_waits();
     // SAFETY: kill(2) on the process group this test started and has not reaped.
     assert_eq!(
         unsafe { libc::kill(-(killed.id() as i32), libc::SIGKILL) },

@@ -27,7 +27,7 @@ fn start_hanging_rollback(s: &Scenario, extra: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .process_group(0);
     let child = command.spawn().unwrap();
-    s.wait_for_status("more", "pending-rollback");
+    s.wait_until_helm_waits();
     child
 }
 

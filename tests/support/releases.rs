@@ -44,9 +44,15 @@ impl Scenario {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start helm rollback");
+        self.wait_until_helm_waits();
+        child
+    }
+
+    /// Returns once a rollback of `more` to revision 1 is `pending-rollback` and past its
+    /// updates: revision 1 has no `more-extra`, so once helm has deleted it helm is waiting, and
+    /// killing it then always leaves the same cluster behind.
+    pub fn wait_until_helm_waits(&self) {
         self.wait_for_status("more", "pending-rollback");
-        // Revision 1 has no `more-extra`: once helm has deleted it, helm is past its updates and
-        // waiting, so killing it now always leaves the same cluster behind.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while self.uid("configmap/more-extra").is_some() {
             assert!(
@@ -55,7 +61,6 @@ impl Scenario {
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        child
     }
 
     /// Starts `command` (a rollback of release `more` that waits), kills its whole process
