@@ -64,6 +64,29 @@ pub fn parse_history(json: &[u8]) -> Result<Vec<Revision>> {
     Ok(revisions)
 }
 
+/// What capture needs of one stored revision: its manifest, and how helm 4 applied it.
+#[derive(Debug)]
+pub struct StoredRevision {
+    /// The rendered manifest, as `helm get manifest` prints it.
+    pub manifest: String,
+    /// How helm 4 applied it (`ssa` / `csa`); helm 3 records nothing.
+    pub apply_method: Option<String>,
+}
+
+/// The `helm get all --template` (helm 4) that prints a revision's apply method on the first
+/// line and its manifest after it.
+pub const REVISION_TEMPLATE: &str = "{{.Release.ApplyMethod}}\n{{.Release.Manifest}}";
+
+/// Reads what [`REVISION_TEMPLATE`] printed.
+pub fn parse_templated_revision(printed: &[u8]) -> StoredRevision {
+    let printed = String::from_utf8_lossy(printed);
+    let (method, manifest) = printed.split_once('\n').unwrap_or((&printed, ""));
+    StoredRevision {
+        manifest: manifest.to_string(),
+        apply_method: Some(method.trim().to_string()).filter(|m| !m.is_empty()),
+    }
+}
+
 /// The newest revision: what helm calls the release's current one.
 pub fn newest(history: &[Revision]) -> Result<u64> {
     history
@@ -95,6 +118,33 @@ mod tests {
 
     /// Every release of testbed/helm-matrix.tsv is in [`TESTED`], and each range's ends are
     /// releases the matrix has.
+    /// Real `helm get all --template` output of helm 4.1.0 and 4.3.1
+    /// (tests/fixtures/real-helm/revision/steps.sh), for a release applied each way.
+    #[test]
+    fn a_stored_revision_is_read_from_helm_4s_template() {
+        let fixtures = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/real-helm/revision"
+        );
+        for helm in ["helm-v4.1.0", "helm-v4.3.1"] {
+            for method in ["ssa", "csa"] {
+                let printed = std::fs::read(format!("{fixtures}/{helm}/{method}.get-all")).unwrap();
+                let stored = parse_templated_revision(&printed);
+                assert_eq!(stored.apply_method.as_deref(), Some(method), "{helm}");
+                assert!(
+                    stored
+                        .manifest
+                        .starts_with("---\n# Source: demo/templates/all.yaml\n"),
+                    "{helm}: {}",
+                    stored.manifest
+                );
+            }
+        }
+        let unrecorded = parse_templated_revision(b"\n---\nkind: ConfigMap\n");
+        assert_eq!(unrecorded.apply_method, None);
+        assert_eq!(unrecorded.manifest, "---\nkind: ConfigMap\n");
+    }
+
     #[test]
     fn the_tested_ranges_are_the_matrix() {
         let matrix = include_str!("../../testbed/helm-matrix.tsv");

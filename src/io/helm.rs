@@ -5,10 +5,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::domain::model::{HelmVersion, Revision};
-use crate::domain::release::{parse_history, parse_version, supported};
+use crate::domain::release::{
+    parse_history, parse_templated_revision, parse_version, supported, StoredRevision,
+    REVISION_TEMPLATE,
+};
 use crate::io::exec::{self, Echo, Output};
 use crate::io::trace;
 use crate::io::version_cache;
@@ -65,22 +68,32 @@ impl Helm {
         parse_history(&output.stdout)
     }
 
-    /// The manifest of a revision; `None` is the newest one.
-    pub fn manifest(&self, release: &str, revision: Option<u64>) -> Result<Vec<u8>> {
-        let output = match revision {
-            Some(revision) => self.call(
-                "get manifest",
-                &[
-                    "get",
-                    "manifest",
-                    release,
-                    "--revision",
-                    &revision.to_string(),
-                ],
-            )?,
-            None => self.call("get manifest", &["get", "manifest", release])?,
+    /// A stored revision, `None` the newest one: its manifest and, from helm 4, how it was
+    /// applied. helm 3 records no method: `helm get manifest`. helm 4: one `helm get all` with
+    /// a template that prints both, in one process (`helm status` would also read every
+    /// object of the release from the cluster).
+    pub fn revision(
+        &self,
+        release: &str,
+        revision: Option<u64>,
+        major: u64,
+    ) -> Result<StoredRevision> {
+        let revision = revision.map(|r| r.to_string());
+        let mut args = match major {
+            ..=3 => vec!["get", "manifest", release],
+            _ => vec!["get", "all", release, "--template", REVISION_TEMPLATE],
         };
-        Ok(output.stdout)
+        if let Some(revision) = &revision {
+            args.extend(["--revision", revision.as_str()]);
+        }
+        let output = self.call(&args[..2].join(" "), &args)?;
+        Ok(match major {
+            ..=3 => StoredRevision {
+                manifest: String::from_utf8_lossy(&output.stdout).into_owned(),
+                apply_method: None,
+            },
+            _ => parse_templated_revision(&output.stdout),
+        })
     }
 
     /// `helm status RELEASE -o json`: the newest revision, with its hooks and their last run.
@@ -88,23 +101,6 @@ impl Helm {
     pub fn status_json(&self, release: &str) -> Result<Vec<u8>> {
         let output = self.call("status", &["status", release, "--output", "json"])?;
         Ok(output.stdout)
-    }
-
-    /// How a revision was applied (`ssa` / `csa`), as helm 4 records it; `None` when the
-    /// revision has no such record. Revision `None` is the newest.
-    pub fn apply_method(&self, release: &str, revision: Option<u64>) -> Result<Option<String>> {
-        let mut args = vec!["get", "metadata", release, "--output", "json"];
-        let revision = revision.map(|r| r.to_string());
-        if let Some(revision) = &revision {
-            args.extend(["--revision", revision.as_str()]);
-        }
-        let output = self.call("get metadata", &args)?;
-        let metadata: serde_json::Value =
-            serde_json::from_slice(&output.stdout).context("helm get metadata printed no JSON")?;
-        Ok(metadata["applyMethod"]
-            .as_str()
-            .filter(|m| !m.is_empty())
-            .map(str::to_string))
     }
 
     /// The native rollback, streamed live. Its failure is data, not an error: only a helm that

@@ -33,7 +33,7 @@ pub enum Step {
     HelmHistory,
     Namespace,
     Revision,
-    HelmGetManifest,
+    HelmGet,
     LiveObjects,
     Journal,
     CheckingTheCluster,
@@ -49,7 +49,7 @@ impl std::fmt::Display for Step {
             Step::HelmHistory => "helm history",
             Step::Namespace => "namespace",
             Step::Revision => "revision",
-            Step::HelmGetManifest => "helm get manifest",
+            Step::HelmGet => "helm get",
             Step::LiveObjects => "reading the live objects",
             Step::Journal => "journal",
             Step::CheckingTheCluster => "checking the cluster",
@@ -91,7 +91,11 @@ pub struct Captured {
 /// could not be asked (no verdict either way).
 pub type DryRun = Option<anyhow::Result<kubectl::DryRun>>;
 
-type Manifest = anyhow::Result<Vec<Document>>;
+/// A stored revision's objects and, from helm 4, how it was applied.
+struct StoredDocuments {
+    documents: Vec<Document>,
+    apply_method: Option<String>,
+}
 
 pub fn capture(
     request: &Request,
@@ -116,7 +120,7 @@ struct Capturer<'a> {
 }
 
 /// What stage 1 learnt: the release, its revisions and manifests; not yet the cluster's objects.
-struct Release<'scope> {
+struct Release {
     version: HelmVersion,
     history: Vec<Revision>,
     namespace: String,
@@ -125,8 +129,8 @@ struct Release<'scope> {
     to_revision: u64,
     current_documents: Vec<Document>,
     target_documents: Vec<Document>,
-    /// helm 4's write method, already being asked for when the revision was given.
-    early_method: Option<ScopedJoinHandle<'scope, WriteMethod>>,
+    /// How helm 4 applied the target revision: it writes the rollback the same way.
+    target_apply_method: Option<String>,
 }
 
 /// What stage 2 read at once.
@@ -150,12 +154,19 @@ fn failed(step: Step, version: Option<&HelmVersion>) -> impl FnOnce(anyhow::Erro
 
 impl Capturer<'_> {
     /// A revision's manifest, parsed once and in full (the target's bodies serve the dry run
-    /// and verification). `None` reads the newest revision: what `helm rollback` rolls back from.
-    fn manifest(&self, revision: Option<u64>) -> Manifest {
-        let bytes = self.helm.manifest(self.request.release, revision)?;
-        manifest::parse_documents(&bytes).with_context(|| match revision {
-            Some(r) => format!("manifest of revision {r}"),
-            None => "manifest of the newest revision".to_string(),
+    /// and verification), with its apply method. `None` reads the newest revision: what
+    /// `helm rollback` rolls back from.
+    fn revision(&self, revision: Option<u64>, major: u64) -> anyhow::Result<StoredDocuments> {
+        let stored = self.helm.revision(self.request.release, revision, major)?;
+        let documents = manifest::parse_documents(stored.manifest.as_bytes()).with_context(
+            || match revision {
+                Some(r) => format!("manifest of revision {r}"),
+                None => "manifest of the newest revision".to_string(),
+            },
+        )?;
+        Ok(StoredDocuments {
+            documents,
+            apply_method: stored.apply_method,
         })
     }
 
@@ -164,19 +175,22 @@ impl Capturer<'_> {
     fn read_release<'scope, 'env>(
         &'env self,
         scope: &'scope Scope<'scope, 'env>,
-    ) -> Result<Release<'scope>, CaptureError> {
+    ) -> Result<Release, CaptureError> {
         let (helm, request) = (self.helm, self.request);
-        let version = scope.spawn(move || helm.version());
         let history = scope.spawn(move || helm.history(request.release));
-        let current = scope.spawn(move || self.manifest(None));
-        let early_target = request
-            .revision
-            .map(|r| scope.spawn(move || self.manifest(Some(r))));
         // Which cluster this is matters to a journal (--finish's check); `--diagnose` writes
         // none, and with the namespace known it spares the kubectl process.
         let skip_cluster = request.current_only && request.namespace.is_some();
         let mut cluster_thread =
             (!skip_cluster).then(|| scope.spawn(move || self.kubectl.cluster_target()));
+        // How a revision is read depends on the major; remembered per binary, so this is
+        // rarely a process of its own, and the reads above do not wait for it.
+        let version = helm.version().map_err(failed(Step::HelmVersion, None))?;
+        let major = version.major;
+        let current = scope.spawn(move || self.revision(None, major));
+        let early_target = request
+            .revision
+            .map(|r| scope.spawn(move || self.revision(Some(r), major)));
         let mut cluster = None;
         let namespace = match request.namespace {
             Some(ns) => Ok(ns.to_string()),
@@ -185,20 +199,6 @@ impl Capturer<'_> {
                 ns.unwrap_or_else(|| "default".into())
             }),
         };
-        let version = join(version).map_err(failed(Step::HelmVersion, None))?;
-        // helm 4 follows the target revision's recorded method: with the revision given, ask
-        // now, beside the other reads, rather than hold up the dry run for it later.
-        // (`--diagnose` asks about the newest revision, whichever it is.)
-        let asked = match request.current_only {
-            true => Some(None),
-            false => request.revision.map(Some),
-        };
-        let early_method = asked
-            .filter(|_| reads_apply_method(&version, request))
-            .map(|r| {
-                let version = version.clone();
-                scope.spawn(move || write_method(helm, &version, request, r))
-            });
         let known = Some(&version);
         let history = join(history).map_err(failed(Step::HelmHistory, known))?;
         let namespace = namespace.map_err(failed(Step::Namespace, known))?;
@@ -213,13 +213,16 @@ impl Capturer<'_> {
             false => release::resolve_revisions(&history, request.revision),
         }
         .map_err(failed(Step::Revision, known))?;
-        let current_documents = join(current).map_err(failed(Step::HelmGetManifest, known))?;
-        let target_documents = match early_target {
+        let current = join(current).map_err(failed(Step::HelmGet, known))?;
+        let target = match early_target {
             Some(thread) => join(thread),
-            None if request.current_only => Ok(current_documents.clone()),
-            None => self.manifest(Some(to_revision)),
+            None if request.current_only => Ok(StoredDocuments {
+                documents: current.documents.clone(),
+                apply_method: current.apply_method.clone(),
+            }),
+            None => self.revision(Some(to_revision), major),
         }
-        .map_err(failed(Step::HelmGetManifest, known))?;
+        .map_err(failed(Step::HelmGet, known))?;
         Ok(Release {
             version,
             history,
@@ -227,15 +230,15 @@ impl Capturer<'_> {
             cluster,
             from_revision,
             to_revision,
-            current_documents,
-            target_documents,
-            early_method,
+            current_documents: current.documents,
+            target_documents: target.documents,
+            target_apply_method: target.apply_method,
         })
     }
 
     /// Stage 2: what needs the manifests — the live objects, the write method and dry run, the
     /// last successful revision's manifest — then the snapshot.
-    fn read_live(&self, mut release: Release<'_>) -> Result<Captured, CaptureError> {
+    fn read_live(&self, mut release: Release) -> Result<Captured, CaptureError> {
         // What helm writes is the target with its ownership metadata merged in: the dry run and
         // verification model that write, not the manifest as stored.
         for document in &mut release.target_documents {
@@ -249,11 +252,10 @@ impl Capturer<'_> {
         let mut involved: Vec<ObjectRef> = current.iter().chain(target.iter()).cloned().collect();
         involved.sort();
         involved.dedup();
-        let early_method = release.early_method.take();
-        let read = self.read_at_once(&release, &involved, extra_revision, early_method);
+        let read = self.read_at_once(&release, &involved, extra_revision);
         let known = Some(&release.version);
         let live = read.live.map_err(failed(Step::LiveObjects, known))?;
-        let extra = read.extra.map_err(failed(Step::HelmGetManifest, known))?;
+        let extra = read.extra.map_err(failed(Step::HelmGet, known))?;
         let last_successful = match (last_successful_revision, extra) {
             (_, Some(documents)) => objects_of(&documents),
             (Some(r), None) if r == release.from_revision => current.clone(),
@@ -290,23 +292,24 @@ impl Capturer<'_> {
     /// The live identities, the write method and the dry run, and an extra manifest, at once.
     fn read_at_once(
         &self,
-        release: &Release<'_>,
+        release: &Release,
         involved: &[ObjectRef],
         extra_revision: Option<u64>,
-        early_method: Option<ScopedJoinHandle<'_, WriteMethod>>,
     ) -> Live {
-        let (helm, kubectl, request) = (self.helm, self.kubectl, self.request);
+        let (kubectl, request) = (self.kubectl, self.request);
         let namespace = &release.namespace;
         std::thread::scope(|stage2| {
-            let extra = stage2.spawn(|| extra_revision.map(|r| self.manifest(Some(r))).transpose());
+            let extra = stage2.spawn(|| {
+                let extra = extra_revision.map(|r| self.revision(Some(r), release.version.major));
+                extra.transpose().map(|e| e.map(|stored| stored.documents))
+            });
             let checked = stage2.spawn(|| {
-                let method = match early_method {
-                    Some(thread) => join(thread),
-                    None => {
-                        let revision = Some(release.to_revision);
-                        write_method(helm, &release.version, request, revision)
-                    }
-                };
+                // helm 4 on `--server-side=auto` writes as the target revision was written.
+                let method = dry_run::write_method(
+                    release.version.major,
+                    request.server_side,
+                    release.target_apply_method.as_deref(),
+                );
                 let dry_run = request.with_dry_run.then(|| {
                     let (targets, originals) =
                         (&release.target_documents, &release.current_documents);
@@ -332,29 +335,4 @@ impl Capturer<'_> {
             }
         })
     }
-}
-
-/// Whether the write method depends on the target revision's record (helm 4, `--server-side`
-/// given as `auto` or not at all).
-fn reads_apply_method(version: &HelmVersion, request: &Request) -> bool {
-    version.major >= 4 && request.server_side.is_none()
-}
-
-/// How this helm will write the target revision's objects. helm 4 on `--server-side=auto`
-/// follows the target revision's recorded method, which costs one `helm get metadata`; when
-/// that cannot be read, helm's own default for a release without one (client-side) is assumed.
-fn write_method(
-    helm: &Helm,
-    version: &HelmVersion,
-    request: &Request,
-    to_revision: Option<u64>,
-) -> WriteMethod {
-    let recorded = reads_apply_method(version, request)
-        .then(|| {
-            helm.apply_method(request.release, to_revision)
-                .ok()
-                .flatten()
-        })
-        .flatten();
-    dry_run::write_method(version.major, request.server_side, recorded.as_deref())
 }

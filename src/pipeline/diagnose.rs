@@ -160,7 +160,7 @@ fn strays_of(snapshot: &Snapshot, tools: &Tools) -> anyhow::Result<(Vec<Stray>, 
 /// Every revision's manifest but the newest's, read at once; one that cannot be read is left
 /// out (its strays then name an older revision, or none).
 fn older_manifests(snapshot: &Snapshot, tools: &Tools) -> Vec<(u64, Vec<ObjectRef>)> {
-    let release = snapshot.release.name.as_str();
+    let (release, major) = (snapshot.release.name.as_str(), snapshot.helm.major);
     let older: Vec<u64> = snapshot
         .history
         .iter()
@@ -172,8 +172,8 @@ fn older_manifests(snapshot: &Snapshot, tools: &Tools) -> Vec<(u64, Vec<ObjectRe
             .iter()
             .map(|&revision| {
                 scope.spawn(move || {
-                    let bytes = tools.helm.manifest(release, Some(revision)).ok()?;
-                    let documents = manifest::parse_documents(&bytes).ok()?;
+                    let stored = tools.helm.revision(release, Some(revision), major).ok()?;
+                    let documents = manifest::parse_documents(stored.manifest.as_bytes()).ok()?;
                     Some((revision, documents.into_iter().map(|d| d.object).collect()))
                 })
             })

@@ -144,7 +144,7 @@ impl Reconciler<'_> {
 }
 
 /// What the guard needs, read now: the history, and the deployed revision's objects (from the
-/// snapshot when it is a revision we captured, else `helm get manifest`).
+/// snapshot when it is a revision we captured, else `helm status`).
 fn check(
     helm: &Helm,
     snapshot: &Snapshot,
@@ -168,9 +168,9 @@ fn check(
     let deployed = match known.iter().find(|(r, _)| *r == revision) {
         Some((_, objects)) => objects.to_vec(),
         None => {
-            let bytes = helm.manifest(release, Some(revision))?;
+            let stored = helm.revision(release, Some(revision), snapshot.helm.major)?;
             objects_of(
-                &manifest::parse_documents(&bytes)
+                &manifest::parse_documents(stored.manifest.as_bytes())
                     .with_context(|| format!("manifest of the deployed revision {revision}"))?,
             )
         }
