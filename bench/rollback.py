@@ -3,7 +3,8 @@
 
 On the real test bed (testbed/up.sh), for helm 3 and helm 4, for releases of 10, 100 and 500
 objects (mostly ConfigMaps, some Services and Deployments), it times native `helm rollback`
-against `helm-safe-rollback` in alternating A/B pairs on two identical releases:
+against `helm-safe-rollback` in alternating A/B pairs on two identical releases (sizes 10, 100,
+500 and 1000 by default):
 
   success   roll back to the previous revision (every ConfigMap changes), default settings
   bare      the same with every optional check off (--no-preflight --no-verify)
@@ -11,10 +12,12 @@ against `helm-safe-rollback` in alternating A/B pairs on two identical releases:
             --no-preflight so that helm really runs and fails
   refused   the same with default settings: preflight refuses before helm runs
 
-and reports medians, the ratio ours/native, the helm/kubectl processes we start, and our own
-peak RSS. For each size it also times the floor: the helm/kubectl processes the capture
-requires (helm history, two helm get manifest, a kubectl proxy), run alone and at once, and the
-best bare-path ratio that leaves any tool which runs them before the native rollback. `--quick` is a smoke test for CI (one small size, two pairs) that asserts nothing
+and reports medians, the ratio ours/native, the helm/kubectl processes we start (the native
+rollback included), our own peak RSS, and where our time goes (capture, preflight, helm, verify,
+journal; from the untimed --debug run). For each size it also times the floor: the helm/kubectl
+processes the capture requires (kubectl config view, helm history, both revisions' manifests —
+helm 4: with their apply method —, a kubectl proxy), run alone and at once, and compares the
+bare path's overhead over native with it. `--quick` is a smoke test for CI (one small size, two pairs) that asserts nothing
 about timings. Results go to stdout as a Markdown table.
 """
 
@@ -74,10 +77,12 @@ def write_chart(path, objects):
         f.write("\n---\n".join(docs))
 
 
-def required_capture_alone(helm, kubectl, ns, rel, revision, env, work):
+def required_capture_alone(helm, major, kubectl, ns, rel, revision, env, work):
     """Seconds for the child processes our capture cannot do without, run by themselves: helm
-    history and the two helm get manifest, with a kubectl proxy starting beside them, until the
-    helm reads are done and the proxy has answered one request. No Rust, no parsing, no journal:
+    history and both revisions (helm 3: helm get manifest; helm 4: helm get all with the apply
+    method, as ours reads them), the kubeconfig's cluster (kubectl config view, for the journal),
+    with a kubectl proxy starting beside them, until the reads are done and the proxy has
+    answered one request. No Rust, no parsing, no journal:
     the floor under our time before `helm rollback` starts, on this machine. The children get the
     Go settings ours get (GOGC=off, GOMEMLIMIT, unless already set), so the comparison is like for
     like."""
@@ -88,10 +93,13 @@ def required_capture_alone(helm, kubectl, ns, rel, revision, env, work):
         os.unlink(sock)
     quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     start = time.perf_counter()
+    get = ["get", "manifest", rel] if major == "3" else [
+        "get", "all", rel, "--template", "{{.Release.ApplyMethod}}\n{{.Release.Manifest}}"]
     reads = [
+        subprocess.Popen([kubectl, "config", "view", "--minify", "--output=json"], **quiet),
         subprocess.Popen([helm, "-n", ns, "history", rel, "-o", "json"], **quiet),
-        subprocess.Popen([helm, "-n", ns, "get", "manifest", rel], **quiet),
-        subprocess.Popen([helm, "-n", ns, "get", "manifest", rel, "--revision", revision], **quiet),
+        subprocess.Popen([helm, "-n", ns, *get], **quiet),
+        subprocess.Popen([helm, "-n", ns, *get, "--revision", revision], **quiet),
     ]
     proxy = subprocess.Popen([kubectl, "proxy", f"--unix-socket={sock}"], **quiet)
     try:
@@ -149,7 +157,7 @@ class Timer:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke test: 10 objects, 2 pairs")
-    ap.add_argument("--sizes", default="10,100,500")
+    ap.add_argument("--sizes", default="10,100,500,1000")
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--helm", default="3,4")
     args = ap.parse_args()
@@ -256,8 +264,8 @@ def measure(helm, major, size, pairs, ours, bed, work):
                     rss = peak or 0
                 elif census:
                     m = re.search(r"safe-rollback: (\d+) helm/kubectl processes started", p.stderr)
-                    # Beyond the native rollback, which ran unless preflight refused.
-                    processes = int(m.group(1)) - (0 if path == "refused" else 1) if m else -1
+                    processes = int(m.group(1)) if m else -1
+                    stages = stages_of(p.stderr)
                 else:
                     t_ours.append(secs)
             if path in ("failure", "refused"):
@@ -271,39 +279,76 @@ def measure(helm, major, size, pairs, ours, bed, work):
         rows.append(
             dict(
                 helm=major, size=size, path=path, native=med_n, ours=med_o,
-                ratio=ratio, processes=processes, rss_mib=rss / 1024,
+                ratio=ratio, processes=processes, rss_mib=rss / 1024, stages=stages,
             )
         )
         print(f"bench: helm{major} {size:>3} {path:<8} native {med_n:.3f}s ours {med_o:.3f}s "
               f"x{ratio:.2f} children {processes} rss {rss / 1024:.1f} MiB",
               file=sys.stderr)
-    floor = [required_capture_alone(helm, bed["HSR_KUBECTL"], ns, "b", "1", env, work) for _ in range(pairs)]
+    floor = [required_capture_alone(helm, major, bed["HSR_KUBECTL"], ns, "b", "1", env, work)
+             for _ in range(pairs)]
     bare = next(r for r in rows if r["path"] == "bare")
     bare.update(floor=statistics.median(floor))
     print(f"bench: helm{major} {size:>3} required capture alone {bare['floor']:.3f}s: "
-          f"no tool can do better than x{1 + bare['floor'] / bare['native']:.2f} bare",
-          file=sys.stderr)
+          f"bare overhead {bare['ours'] - bare['native']:.3f}s", file=sys.stderr)
     run([bed["HSR_KUBECTL"], "delete", "namespace", ns, "--wait=false"], env)
     return rows
 
 
+STAGE = re.compile(r"^safe-rollback: \[ *([\d.]+)s\] (.*) took ([\d.]+)s$", re.M)
+
+
+def stages_of(debug):
+    """Seconds per stage of one --debug run: capture (every read before the journal, the
+    preflight's dry run beside them), preflight (its dry-run requests and decisions), helm (the
+    native rollback), verify, journal (written before, completed after)."""
+    stages = dict(capture=0.0, preflight=0.0, helm=0.0, verify=0.0, journal=0.0)
+    for start, what, took in STAGE.findall(debug):
+        start, took = float(start), float(took)
+        if what.startswith("locking and journaling"):
+            stages["capture"] = start
+            stages["journal"] += took
+        elif what.startswith("completing the journal"):
+            stages["journal"] += took
+        elif what.startswith("preflight decisions") or (
+                "API request(s) (PATCH" in what and stages["capture"] == 0.0):
+            stages["preflight"] += took
+        elif re.match(r"helm\d? rollback ", what):
+            stages["helm"] += took
+        elif what.startswith("verifying the live objects"):
+            stages["verify"] += took
+    return stages
+
+
 def print_table(rows, quick):
-    print("| helm | objects | path | native median | ours median | ours/native | our processes beyond the rollback | our peak RSS |")
+    print("| helm | objects | path | native median | ours median | ours/native | our child processes (rollback included) | our peak RSS |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['helm']} | {r['size']} | {r['path']} | {r['native']:.3f} s | {r['ours']:.3f} s | "
               f"{r['ratio']:.2f}× | {r['processes']} | {r['rss_mib']:.1f} MiB |")
     print()
-    print("The floor: the helm/kubectl processes the capture requires (helm history, two helm get")
-    print("manifest, a kubectl proxy answering once), run alone and at once, on this machine; and the")
-    print("best ratio any tool running them before the native rollback could reach on the bare path.")
+    print("Where the time goes: one untimed run with --debug per row (helm logs every object then, so")
+    print("its helm stage is slower than in the timed runs). Capture includes the preflight's dry run,")
+    print("which runs beside the other reads.")
     print()
-    print("| helm | objects | required capture alone (median) | bare: native median | best possible ours/native | ours/native |")
+    print("| helm | objects | path | capture | preflight | helm | verify | journal |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        s = r["stages"]
+        print(f"| {r['helm']} | {r['size']} | {r['path']} | {s['capture']:.3f} s | {s['preflight']:.3f} s | "
+              f"{s['helm']:.3f} s | {s['verify']:.3f} s | {s['journal']:.3f} s |")
+    print()
+    print("The floor: the helm/kubectl processes the capture requires (kubectl config view, helm")
+    print("history, both revisions, a kubectl proxy answering once), run alone and at once, on this")
+    print("machine; against it, the bare path's overhead over native (ours median − native median).")
+    print()
+    print("| helm | objects | required capture alone (median) | bare: native median | bare: ours median | overhead / floor |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         if "floor" in r:
+            overhead = r["ours"] - r["native"]
             print(f"| {r['helm']} | {r['size']} | {r['floor']:.3f} s | {r['native']:.3f} s | "
-                  f"{1 + r['floor'] / r['native']:.2f}× | {r['ratio']:.2f}× |")
+                  f"{r['ours']:.3f} s | {overhead / r['floor']:.2f}× |")
     if quick:
         print("\n(quick mode: a smoke test, too few pairs for the numbers to mean much)")
 
