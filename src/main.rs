@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use helm_safe_rollback::cli::{self, Invocation, OutputFormat};
 use helm_safe_rollback::domain::exit::Exit;
-use helm_safe_rollback::domain::render::{render_diagnosis, render_json, render_text};
+use helm_safe_rollback::domain::render::{
+    render_diagnosis, render_incident, render_json, render_text,
+};
 use helm_safe_rollback::io::signals;
 use helm_safe_rollback::pipeline::{self, Ending};
 
@@ -43,6 +45,15 @@ fn main() -> ExitCode {
 /// The report on stdout (JSON, or text unless the run ended in one error line), then that line
 /// on stderr.
 fn print(invocation: &Invocation, ending: &Ending) {
+    if let Some(incident) = &ending.incident {
+        match invocation.own.output {
+            OutputFormat::Json => to_stdout(&format!("{}\n", render_json(incident.as_ref()))),
+            OutputFormat::Text => {
+                set_color();
+                to_stdout(&render_incident(incident));
+            }
+        }
+    }
     if let Some(diagnosis) = &ending.diagnosis {
         match invocation.own.output {
             OutputFormat::Json => to_stdout(&format!("{}\n", render_json(diagnosis.as_ref()))),

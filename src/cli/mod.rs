@@ -46,7 +46,7 @@ KUBECONFIG and the other HELM_* variables are honoured as helm does.
 ";
 
 /// Flags that belong to helm-safe-rollback itself.
-#[derive(Debug, Parser)]
+#[derive(Clone, Debug, Parser)]
 #[command(
     name = "helm safe-rollback",
     override_usage = "helm safe-rollback RELEASE [REVISION] [flags]",
@@ -116,6 +116,15 @@ pub struct OwnFlags {
     /// orphans, unfinished runs and drift, each with the command that fixes it.
     #[arg(long)]
     pub diagnose: bool,
+    /// With --diagnose: every release in the namespace, one line each, worst first (no RELEASE).
+    #[arg(long)]
+    pub all: bool,
+    /// With --diagnose: every release in every namespace helm can list, like `helm list -A`.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// With --diagnose --all or -A: how many releases are looked at at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub max_parallel: usize,
     /// Run helm rollback again, up to N more times with exponential backoff, when it failed on
     /// a transient fault (network, API server busy, conflict) and the cluster is back to its
     /// pre-state.
@@ -143,8 +152,9 @@ fn own_flags() -> Vec<(String, bool)> {
     flags
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Invocation {
+    /// Empty for the incident view (`--diagnose --all` / `-A`), which names no release.
     pub release: String,
     /// `None` means "the previous revision", as for helm (omitted or 0).
     pub revision: Option<u64>,
@@ -161,6 +171,24 @@ pub struct Invocation {
 }
 
 impl Invocation {
+    /// `--diagnose --all` or `-A`: many releases, each looked at as `--diagnose` would.
+    pub fn looks_at_many(&self) -> bool {
+        self.own.all || self.own.all_namespaces
+    }
+
+    /// The same invocation, on one release of the incident view. helm takes the last
+    /// `--namespace` given, so the release's own is appended.
+    pub fn for_release(&self, release: &str, namespace: &str) -> Invocation {
+        let mut one = self.clone();
+        one.release = release.to_string();
+        one.kube.namespace = Some(namespace.to_string());
+        one.helm_global_args
+            .extend(["--namespace".to_string(), namespace.to_string()]);
+        one.own.all = false;
+        one.own.all_namespaces = false;
+        one
+    }
+
     /// Whether leftovers may be deleted: `--cleanup-on-fail`, given now or (for `--finish`) to
     /// the run being finished, and no `--no-reconcile`. Only ever decided here.
     pub fn deletes_leftovers(&self, asked_before: bool) -> bool {
@@ -199,13 +227,24 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
     if own.version {
         return Ok(Parsed::Version(own.helm));
     }
+    let many = own.all || own.all_namespaces;
+    if many && !own.diagnose {
+        bail!("--all and --all-namespaces (-A) go with --diagnose");
+    }
+    if many && own.max_parallel == 0 {
+        bail!("--max-parallel must be at least 1");
+    }
     let (release, revision) = match positionals.as_slice() {
+        [] if many => (String::new(), None),
+        [..] if many => bail!("--diagnose --all and -A take no RELEASE: they look at every one"),
         [] => bail!("\"helm safe-rollback\" requires at least 1 argument: RELEASE [REVISION]"),
         [release] => (release.clone(), None),
         [release, revision] => (release.clone(), parse_revision(revision)?),
         _ => bail!("\"helm safe-rollback\" accepts at most 2 arguments: RELEASE [REVISION]"),
     };
-    validate_release_name(&release)?;
+    if !many {
+        validate_release_name(&release)?;
+    }
     // A look at the release as it is: no target, and nothing else to do.
     if own.diagnose && (revision.is_some() || own.finish || own.plan) {
         bail!("--diagnose takes no REVISION and cannot be combined with --finish or --plan");
@@ -269,6 +308,8 @@ fn split(args: Vec<String>) -> Result<Split> {
             (&mut own, false)
         } else if flag == "o" {
             (&mut own, true)
+        } else if flag == "A" {
+            (&mut own, false)
         } else if let Some((_, takes_value)) = own_flag {
             (&mut own, *takes_value)
         } else if GLOBAL_VALUE_FLAGS.contains(&flag.as_str()) || flag == "n" {

@@ -11,6 +11,7 @@ pub mod diagnosis;
 pub mod dry_run;
 pub mod exit;
 pub mod hooks;
+pub mod incident;
 pub mod lease_state;
 pub mod live;
 pub mod manifest;

@@ -87,6 +87,17 @@ pub fn parse_templated_revision(printed: &[u8]) -> StoredRevision {
     }
 }
 
+/// A release as `helm list --output json` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct ListedRelease {
+    pub name: String,
+    pub namespace: String,
+}
+
+pub fn parse_list(json: &[u8]) -> Result<Vec<ListedRelease>> {
+    serde_json::from_slice(json).context("helm list printed something that is not its JSON")
+}
+
 /// The newest revision: what helm calls the release's current one.
 pub fn newest(history: &[Revision]) -> Result<u64> {
     history

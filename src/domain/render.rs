@@ -5,6 +5,7 @@
 use colored::Colorize;
 
 use crate::domain::diagnosis::{Diagnosis, Severity};
+use crate::domain::incident::{Entry, Incident};
 use crate::domain::record::Outcome;
 use crate::domain::report::{LeftoverEntry, Report};
 
@@ -277,6 +278,67 @@ pub fn render_diagnosis(d: &Diagnosis) -> String {
 
 fn indent(text: &str) -> String {
     text.replace('\n', "\n    ")
+}
+
+/// The incident view: one line per release, worst first, its first finding and fix, then the
+/// summary.
+pub fn render_incident(view: &Incident) -> String {
+    let mut out = String::new();
+    for entry in &view.releases {
+        match entry {
+            Entry::Diagnosed(d) => incident_line(&mut out, d),
+            Entry::Unreadable {
+                release,
+                namespace,
+                unreadable,
+            } => out.push_str(&format!(
+                "{} {namespace}/{}  could not be read: {unreadable}\n",
+                "?".yellow().bold(),
+                release.bold()
+            )),
+        }
+    }
+    for what in &view.not_checked {
+        line(&mut out, "not checked:".yellow(), &indent(what));
+    }
+    let s = &view.summary;
+    let scope = match &view.namespace {
+        Some(namespace) => format!("in {namespace}"),
+        None => "in every namespace".to_string(),
+    };
+    out.push_str(&format!(
+        "{} releases {scope}: {} with errors, {} with warnings, {} unreadable, {} healthy\n",
+        s.releases, s.with_errors, s.with_warnings, s.unreadable, s.healthy
+    ));
+    out
+}
+
+fn incident_line(out: &mut String, d: &Diagnosis) {
+    let state = match (d.revision, &d.status) {
+        (Some(revision), Some(status)) => format!("revision {revision} {status}"),
+        _ => "no revisions".to_string(),
+    };
+    let name = format!("{}/{}", d.namespace, d.release.bold());
+    let Some(first) = d.findings.first() else {
+        out.push_str(&format!(
+            "{} {name}  {state}  healthy\n",
+            "✔".green().bold()
+        ));
+        return;
+    };
+    let mark = match d.findings.iter().any(|f| f.severity == Severity::Error) {
+        true => "✘".red().bold(),
+        false => "!".yellow().bold(),
+    };
+    let n = d.findings.len();
+    let s = if n == 1 { "" } else { "s" };
+    out.push_str(&format!(
+        "{mark} {name}  {state}  {n} finding{s}: {}\n",
+        first.summary.replace('\n', " ")
+    ));
+    if let Some(fix) = &first.fix_command {
+        out.push_str(&format!("    {} {fix}\n", "fix:".cyan().bold()));
+    }
 }
 
 #[cfg(test)]

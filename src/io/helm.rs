@@ -9,8 +9,8 @@ use anyhow::{anyhow, bail, Result};
 
 use crate::domain::model::{HelmVersion, Revision};
 use crate::domain::release::{
-    parse_history, parse_templated_revision, parse_version, supported, StoredRevision,
-    REVISION_TEMPLATE,
+    parse_history, parse_list, parse_templated_revision, parse_version, supported, ListedRelease,
+    StoredRevision, REVISION_TEMPLATE,
 };
 use crate::io::exec::{self, Echo, Output};
 use crate::io::trace;
@@ -94,6 +94,19 @@ impl Helm {
             },
             _ => parse_templated_revision(&output.stdout),
         })
+    }
+
+    /// Every release in helm's namespace, or in every namespace: all statuses (helm 3 wants
+    /// `--all` for that, helm 4 lists them all and has no such flag), no page limit (`--max 0`).
+    pub fn list(&self, all_namespaces: bool, major: u64) -> Result<Vec<ListedRelease>> {
+        let mut args = vec!["list", "--max", "0", "--output", "json"];
+        if major < 4 {
+            args.push("--all");
+        }
+        if all_namespaces {
+            args.push("--all-namespaces");
+        }
+        parse_list(&self.call("list", &args)?.stdout)
     }
 
     /// `helm status RELEASE -o json`: the newest revision, with its hooks and their last run.

@@ -13,6 +13,7 @@ pub mod kube_api;
 pub mod kubectl;
 pub mod lease;
 pub mod process;
+pub mod progress;
 pub mod signals;
 pub mod trace;
 pub mod version_cache;

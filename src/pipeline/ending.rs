@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::cli::Invocation;
 use crate::domain::diagnosis::Diagnosis;
 use crate::domain::exit::Exit;
+use crate::domain::incident::Incident;
 use crate::domain::report::Report;
 use crate::pipeline::capture::CaptureError;
 
@@ -19,6 +20,8 @@ pub struct Ending {
     pub error_line: Option<String>,
     /// `--diagnose`'s document, printed instead of a report.
     pub diagnosis: Option<Box<Diagnosis>>,
+    /// `--diagnose --all` / `-A`: every release's diagnosis, printed instead of a report.
+    pub incident: Option<Box<Incident>>,
 }
 
 impl Ending {
@@ -29,6 +32,7 @@ impl Ending {
             report: Some(Box::new(report)),
             error_line: None,
             diagnosis: None,
+            incident: None,
         }
     }
 
@@ -38,6 +42,17 @@ impl Ending {
             report: None,
             error_line: None,
             diagnosis: Some(Box::new(diagnosis)),
+            incident: None,
+        }
+    }
+
+    pub(crate) fn incident(exit: Exit, incident: Incident) -> Ending {
+        Ending {
+            exit,
+            report: None,
+            error_line: None,
+            diagnosis: None,
+            incident: Some(Box::new(incident)),
         }
     }
 

@@ -14,6 +14,7 @@ mod ending;
 mod exclusion;
 mod finish;
 mod hooks;
+mod incident;
 mod preflight;
 mod reconcile;
 mod rollback;
@@ -56,7 +57,8 @@ pub fn version_text(helm_bin: &Path, env: &dyn Fn(&str) -> Option<String>) -> St
     format!("{ours}\n{theirs}\n")
 }
 
-pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> Ending {
+/// `env` is Sync: the incident view reads it from several threads.
+pub fn run(invocation: &Invocation, env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Ending {
     let started = Instant::now();
     trace::enable(invocation.kube.debug);
     let tools = Tools::new(invocation, env);
@@ -71,6 +73,9 @@ pub fn run(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> End
     }
     // The proxy starts now, on the main thread, and is listening by the time capture needs it.
     tools.kubectl.connect();
+    if invocation.looks_at_many() {
+        return incident::diagnose_many(invocation, env, &tools, started);
+    }
     if invocation.own.diagnose {
         return diagnose::diagnose(invocation, env, &tools, started);
     }

@@ -1,5 +1,7 @@
 //! The adapters one run uses, set up once from the invocation.
 
+use std::sync::Arc;
+
 use crate::cli::Invocation;
 use crate::io::helm::Helm;
 use crate::io::kubectl::Kubectl;
@@ -7,7 +9,8 @@ use crate::io::version_cache;
 
 pub struct Tools {
     pub(crate) helm: Helm,
-    pub(crate) kubectl: Kubectl,
+    /// Shared by every release of the incident view: one proxy, one discovery.
+    pub(crate) kubectl: Arc<Kubectl>,
 }
 
 impl Tools {
@@ -18,10 +21,23 @@ impl Tools {
                 global_args: invocation.helm_global_args.clone(),
                 version_cache: version_cache::default_dir(env),
             },
-            kubectl: Kubectl::new(
+            kubectl: Arc::new(Kubectl::new(
                 invocation.own.kubectl.clone(),
                 invocation.kube.kubectl_args(),
-            ),
+            )),
+        }
+    }
+
+    /// The tools for one release of the incident view (`invocation` from
+    /// [`Invocation::for_release`]): helm on its namespace, the same kubectl.
+    pub(crate) fn for_release(&self, invocation: &Invocation) -> Tools {
+        Tools {
+            helm: Helm {
+                bin: self.helm.bin.clone(),
+                global_args: invocation.helm_global_args.clone(),
+                version_cache: self.helm.version_cache.clone(),
+            },
+            kubectl: Arc::clone(&self.kubectl),
         }
     }
 
