@@ -9,7 +9,7 @@ mod support;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 
-use support::{strings, HelmMajor, Scenario};
+use support::{strings, HelmMajor, Scenario, HEALTHY_TEMPLATE};
 
 for_both_helms!(
     a_healthy_release_has_no_findings,
@@ -27,38 +27,10 @@ fn state(s: &Scenario, release: &str) -> (String, String, bool) {
     (history, objects, s.journal_dir().exists())
 }
 
-/// A release that can be healthy on a bed without nodes: its Deployment wants no pods.
-const HEALTHY: &str = r#"apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}-config
-data: {k: {{ .Values.k | quote }}}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  selector: {app: {{ .Release.Name }}}
-  ports: [{port: 80, protocol: TCP}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: {{ .Release.Name }}}}
-  template:
-    metadata: {labels: {app: {{ .Release.Name }}}}
-    spec:
-      containers: [{name: web, image: busybox}]
-"#;
-
 fn a_healthy_release_has_no_findings(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "diag-healthy");
-    let chart = s.write_chart("healthy", HEALTHY);
+    let chart = s.healthy_chart();
     s.helm(&["install", "seed", &chart, "--set", "k=1"]).ok();
     s.helm(&["upgrade", "seed", &chart, "--set", "k=2"]).ok();
     let before = state(&s, "seed");
@@ -363,12 +335,14 @@ fn a_killed_run_is_an_unfinished_run_and_its_revision_pending(helm: HelmMajor) {
 /// of revision 1 that helm kept (`helm.sh/resource-policy: keep`) when revision 2 dropped it,
 /// and a ServiceAccount made by hand with the release's ownership metadata. Each is a finding
 /// with its uid, the revision that had it last (or none) and the delete command, which removes
-/// it; nothing else is touched.
+/// it; nothing else is touched. A ClusterRole made the same way is found too: cluster-scoped
+/// kinds are listed as well as the release's namespaces.
 fn objects_claiming_the_release_outside_its_newest_revision_are_strays(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "diag-stray");
     let template = format!(
-        "{HEALTHY}{}",
+        "{}{}",
+        HEALTHY_TEMPLATE,
         r#"{{- if .Values.kept }}
 ---
 apiVersion: v1
@@ -402,6 +376,31 @@ data: {k: v}
         &format!("meta.helm.sh/release-namespace={}", s.namespace),
     ])
     .ok();
+    // Cluster-scoped, named after the namespace: other tests' releases are also `seed`.
+    let role = format!("{}-handmade", s.namespace);
+    s.kubectl(&[
+        "create",
+        "clusterrole",
+        &role,
+        "--verb=get",
+        "--resource=pods",
+    ])
+    .ok();
+    s.kubectl(&[
+        "label",
+        "clusterrole",
+        &role,
+        "app.kubernetes.io/managed-by=Helm",
+    ])
+    .ok();
+    s.kubectl(&[
+        "annotate",
+        "clusterrole",
+        &role,
+        "meta.helm.sh/release-name=seed",
+        &format!("meta.helm.sh/release-namespace={}", s.namespace),
+    ])
+    .ok();
     let before = state(&s, "seed");
 
     let run = s.safe_rollback(&["seed", "--diagnose", "--output", "json"]);
@@ -417,7 +416,15 @@ data: {k: v}
             .unwrap_or_else(|| panic!("no {kind} among the strays:\n{run}"))
     };
     let (kept, handmade) = (find("ConfigMap"), find("ServiceAccount"));
-    assert_eq!(strays.len(), 2, "{run}");
+    let cluster_role = find("ClusterRole");
+    assert_eq!(strays.len(), 3, "{run}");
+    assert_eq!(cluster_role["name"], role.as_str(), "{run}");
+    assert_eq!(cluster_role["namespace"], serde_json::Value::Null, "{run}");
+    assert_eq!(
+        cluster_role["last_revision"],
+        serde_json::Value::Null,
+        "{run}"
+    );
     assert_eq!(kept["name"], "seed-kept", "{run}");
     assert_eq!(kept["last_revision"], 1, "{run}");
     assert_eq!(handmade["last_revision"], serde_json::Value::Null, "{run}");
@@ -431,13 +438,13 @@ data: {k: v}
         .iter()
         .filter(|f| f["kind"] == "stray")
         .collect();
-    assert_eq!(stray_findings.len(), 2, "{run}");
+    assert_eq!(stray_findings.len(), 3, "{run}");
     let text = s.safe_rollback(&["seed", "--diagnose"]);
     assert!(text.stdout.contains("seed-handmade"), "{text}");
     assert!(text.stdout.contains("revision 1 had it last"), "{text}");
 
     // The printed commands remove exactly those objects.
-    for stray in [&kept, &handmade] {
+    for stray in [&kept, &handmade, &cluster_role] {
         let command = stray["delete_command"].as_str().unwrap();
         let words: Vec<&str> = command.split_whitespace().skip(1).collect();
         assert_eq!(s.kubectl(&words).code, 0, "{command}");

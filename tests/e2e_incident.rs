@@ -13,26 +13,6 @@ for_both_helms!(
     all_namespaces_for_a_namespace_scoped_user_judges_what_it_can_read,
 );
 
-/// A release that can be healthy on a bed without nodes: its Deployment wants no pods.
-const HEALTHY: &str = r#"apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}-config
-data: {k: "1"}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: {{ .Release.Name }}}}
-  template:
-    metadata: {labels: {app: {{ .Release.Name }}}}
-    spec:
-      containers: [{name: web, image: busybox}]
-"#;
-
 /// Every release's history and every object's resourceVersion (the releases' Secrets
 /// included): equal before and after means the view wrote nothing.
 fn state(s: &Scenario) -> (String, String, bool) {
@@ -47,7 +27,7 @@ fn state(s: &Scenario) -> (String, String, bool) {
 fn a_namespace_of_releases_is_judged_worst_first(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "incident");
-    let healthy = s.write_chart("healthy", HEALTHY);
+    let healthy = s.healthy_chart();
     s.helm(&["install", "calm", &healthy]).ok();
     s.helm(&["install", "edited", &healthy]).ok();
     s.kubectl(&[
@@ -157,7 +137,7 @@ fn a_namespace_of_releases_is_judged_worst_first(helm: HelmMajor) {
 fn all_namespaces_for_a_namespace_scoped_user_judges_what_it_can_read(helm: HelmMajor) {
     let bed = bed_or_skip!();
     let s = Scenario::new(bed, helm, "incident-a");
-    let healthy = s.write_chart("healthy", HEALTHY);
+    let healthy = s.healthy_chart();
     s.helm(&["install", "calm", &healthy]).ok();
     // May read releases (helm keeps them in Secrets) and their objects, here only.
     s.kubectl(&[

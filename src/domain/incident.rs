@@ -100,3 +100,7 @@ pub fn assemble(
         duration_ms: 0,
     }
 }
+
+#[cfg(test)]
+#[path = "incident_tests.rs"]
+mod tests;

@@ -9,7 +9,7 @@ use crate::domain::diagnosis::Diagnosis;
 use crate::domain::exit::Exit;
 use crate::domain::incident::Incident;
 use crate::domain::report::Report;
-use crate::pipeline::capture::CaptureError;
+use crate::pipeline::capture::{CaptureError, Step};
 
 pub struct Ending {
     pub exit: Exit,
@@ -79,6 +79,21 @@ impl Ending {
             error_line: Some(line),
             ..Ending::reported(Exit::NotAttempted, report)
         }
+    }
+
+    /// [`Ending::not_attempted`] for a failure at `step` before helm's version was known.
+    pub(crate) fn failed_at(
+        invocation: &Invocation,
+        step: Step,
+        error: anyhow::Error,
+        started: Instant,
+    ) -> Ending {
+        let failure = CaptureError {
+            step,
+            error,
+            helm: None,
+        };
+        Ending::not_attempted(invocation, failure, started)
     }
 
     /// Another run holds the release: exit 6, naming the holder.

@@ -14,7 +14,7 @@ use crate::domain::verdict;
 use crate::io::journal::{self, Journal, Unfinished};
 use crate::io::lease::Lease;
 use crate::io::signals;
-use crate::pipeline::capture::{CaptureError, Step};
+use crate::pipeline::capture::Step;
 use crate::pipeline::ending::Ending;
 use crate::pipeline::exclusion::{local_holder, lock, take_lease, Locked};
 use crate::pipeline::reconcile::Reconciler;
@@ -27,14 +27,7 @@ pub fn finish_interrupted(
     tools: &Tools,
     started: Instant,
 ) -> Ending {
-    let failed = |step, error| {
-        let failure = CaptureError {
-            step,
-            error,
-            helm: None,
-        };
-        Ending::not_attempted(invocation, failure, started)
-    };
+    let failed = |step, error| Ending::failed_at(invocation, step, error, started);
     let (cluster, context_namespace) = match tools.kubectl.cluster_target() {
         Ok(target) => target,
         Err(e) => return failed(Step::Namespace, e),

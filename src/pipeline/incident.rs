@@ -11,7 +11,7 @@ use crate::domain::exit::Exit;
 use crate::domain::incident::{self, Entry};
 use crate::domain::release::ListedRelease;
 use crate::io::progress::Progress;
-use crate::pipeline::capture::{CaptureError, Step};
+use crate::pipeline::capture::Step;
 use crate::pipeline::diagnose;
 use crate::pipeline::ending::Ending;
 use crate::pipeline::tools::Tools;
@@ -24,14 +24,7 @@ pub fn diagnose_many(
 ) -> Ending {
     let all_namespaces = invocation.own.all_namespaces;
     let mut not_checked = Vec::new();
-    let failed = |step, error| {
-        let failure = CaptureError {
-            step,
-            error,
-            helm: None,
-        };
-        Ending::not_attempted(invocation, failure, started)
-    };
+    let failed = |step, error| Ending::failed_at(invocation, step, error, started);
     let major = match tools.helm.version() {
         Ok(version) => version.major,
         Err(error) => return failed(Step::HelmVersion, error),

@@ -28,7 +28,7 @@ use std::time::Instant;
 
 pub use self::ending::Ending;
 
-use self::capture::{CaptureError, Step};
+use self::capture::Step;
 use self::session::Session;
 use self::tools::Tools;
 use crate::cli::{Invocation, KubeSettings};
@@ -64,12 +64,8 @@ pub fn run(invocation: &Invocation, env: &(dyn Fn(&str) -> Option<String> + Sync
     let tools = Tools::new(invocation, env);
     let allowances = preflight::allowances(invocation);
     if let Some(missing) = missing_kubeconfig(&invocation.kube, env) {
-        let failure = CaptureError {
-            step: Step::Kubeconfig,
-            error: anyhow::anyhow!("kubeconfig {missing}: no such file"),
-            helm: None,
-        };
-        return Ending::not_attempted(invocation, failure, started);
+        let error = anyhow::anyhow!("kubeconfig {missing}: no such file");
+        return Ending::failed_at(invocation, Step::Kubeconfig, error, started);
     }
     // The proxy starts now, on the main thread, and is listening by the time capture needs it.
     tools.kubectl.connect();

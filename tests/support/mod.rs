@@ -25,7 +25,7 @@ pub use self::{
     bed::{bed, Bed, HelmMajor},
     matrix::{helm_matrix, MatrixHelm},
     plugin::USER_HELM,
-    releases::copy_dir,
+    releases::{copy_dir, HEALTHY_TEMPLATE},
     run::{strings, Run, HELM_PLUGIN_ERROR},
     scenario::Scenario,
 };

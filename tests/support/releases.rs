@@ -8,7 +8,41 @@ use std::process::Command;
 
 use super::Scenario;
 
+/// A chart template that can be healthy on a bed without nodes: its Deployment wants no pods.
+/// `k` (default "1") is the ConfigMap's one value, so upgrades can differ.
+pub const HEALTHY_TEMPLATE: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data: {k: {{ .Values.k | default "1" | quote }}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  selector: {app: {{ .Release.Name }}}
+  ports: [{port: 80, protocol: TCP}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: {{ .Release.Name }}}}
+  template:
+    metadata: {labels: {app: {{ .Release.Name }}}}
+    spec:
+      containers: [{name: web, image: busybox}]
+"#;
+
 impl Scenario {
+    /// [`HEALTHY_TEMPLATE`] written as the scenario's chart `healthy`; returns its path.
+    pub fn healthy_chart(&self) -> String {
+        self.write_chart("healthy", HEALTHY_TEMPLATE)
+    }
+
     /// Release `more` at revision 2, whose rollback to 1 with `--wait` never ends: the bed has
     /// no kubelet, so its Deployment (one replica) never becomes ready.
     pub fn hanging_release(&self) {
