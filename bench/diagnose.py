@@ -38,21 +38,21 @@ def chart(dir, objects):
         f.write(f"""{{{{- range $i := until {configmaps} }}}}
 apiVersion: v1
 kind: ConfigMap
-metadata: {{name: "cm-{{{{ $i }}}}"}}
+metadata: {{name: "{{{{ $.Release.Name }}}}-cm-{{{{ $i }}}}"}}
 data: {{k: "{{{{ $.Values.v }}}}"}}
 ---
 {{{{- end }}}}
 {{{{- range $i := until {services} }}}}
 apiVersion: v1
 kind: Service
-metadata: {{name: "svc-{{{{ $i }}}}"}}
+metadata: {{name: "{{{{ $.Release.Name }}}}-svc-{{{{ $i }}}}"}}
 spec: {{selector: {{app: "a{{{{ $i }}}}"}}, ports: [{{port: 80, protocol: TCP}}]}}
 ---
 {{{{- end }}}}
 {{{{- range $i := until {deployments} }}}}
 apiVersion: apps/v1
 kind: Deployment
-metadata: {{name: "dep-{{{{ $i }}}}"}}
+metadata: {{name: "{{{{ $.Release.Name }}}}-dep-{{{{ $i }}}}"}}
 spec:
   replicas: 1
   selector: {{matchLabels: {{app: "a{{{{ $i }}}}"}}}}
