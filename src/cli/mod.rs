@@ -101,6 +101,10 @@ pub struct OwnFlags {
     /// failed (by default refused, naming the last revision that deployed successfully).
     #[arg(long)]
     pub allow_failed_target: bool,
+    /// Let helm delete what destroys data: a CustomResourceDefinition (with every custom
+    /// resource of its kind), a PersistentVolumeClaim, a Namespace (by default refused).
+    #[arg(long)]
+    pub allow_destructive: bool,
     /// Age after which a pending revision is treated as abandoned (helm's default --timeout).
     #[arg(long, value_name = "DURATION", default_value = "5m0s")]
     pub pending_max_age: String,

@@ -7,9 +7,11 @@
 
 pub mod classify;
 pub mod concurrency;
+pub mod destructive;
 pub mod diagnosis;
 pub mod dry_run;
 pub mod exit;
+pub mod forecast;
 pub mod hooks;
 pub mod incident;
 pub mod lease_state;

@@ -119,6 +119,16 @@ pub struct LiveObject {
 }
 
 impl LiveObject {
+    /// The object as a manifest would name it.
+    pub fn reference(&self) -> ObjectRef {
+        ObjectRef {
+            api_version: self.api_version.clone(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+
     /// Whether helm has been told to keep this object whatever happens.
     pub fn keep(&self) -> bool {
         self.resource_policy.as_deref() == Some("keep")

@@ -8,6 +8,8 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
+use crate::domain::destructive::DestructiveDelete;
+pub use crate::domain::forecast::{forecast, Forecast};
 use crate::domain::model::{LiveObject, ManifestIndex, ObjectRef, Revision};
 use crate::domain::snapshot::Snapshot;
 use crate::domain::target::{self, FailedTarget};
@@ -46,6 +48,9 @@ pub struct Findings {
     /// The target revision's deploy failed (see `target`).
     #[serde(default)]
     pub failed_target: Option<FailedTarget>,
+    /// Deletes that destroy data (see `destructive`).
+    #[serde(default)]
+    pub destructive: Vec<DestructiveDelete>,
 }
 
 /// What the user allowed beyond the safe default.
@@ -58,6 +63,8 @@ pub struct Allowances {
     pub pending_max_age: SignedDuration,
     /// `--allow-failed-target`: a bare rollback may go to a revision whose deploy failed.
     pub failed_target: bool,
+    /// `--allow-destructive`: helm may delete what destroys data.
+    pub destructive: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -113,6 +120,9 @@ pub fn verdict(
             ));
         }
     }
+    if !allow.destructive {
+        reasons.extend(findings.destructive.iter().map(DestructiveDelete::refusal));
+    }
     if let Some(failed) = findings.failed_target.as_ref() {
         if !failed.explicit && !allow.failed_target {
             reasons.push(failed.refusal());
@@ -145,51 +155,6 @@ pub fn describe(object: &LiveObject, release_namespace: &str) -> String {
         object.namespace.as_deref().unwrap_or(release_namespace),
         object.name
     )
-}
-
-/// What helm will do to each object, as `Kind/namespace/name`, for `--plan`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Forecast {
-    pub create: Vec<String>,
-    pub update: Vec<String>,
-    pub delete: Vec<String>,
-    pub take_over: Vec<String>,
-    pub orphans: Vec<String>,
-    /// Each object the rollback writes, as the API server's dry run of helm's own write says
-    /// it will be (Secret values redacted, managed fields left out); empty when no dry run ran.
-    pub predicted: Vec<serde_json::Value>,
-}
-
-pub fn forecast(snapshot: &Snapshot, findings: &Findings) -> Forecast {
-    let namespace = snapshot.release.namespace.as_str();
-    let name = |o: &ObjectRef| format!("{}/{}/{}", o.kind, o.namespace_or(namespace), o.name);
-    let live = |o: &ObjectRef| snapshot.live.iter().any(|l| l.is(o, namespace));
-    let listed = |objects: &[LiveObject], o: &ObjectRef| objects.iter().any(|l| l.is(o, namespace));
-    let mut forecast = Forecast::default();
-    for object in &snapshot.target {
-        if !live(object) {
-            forecast.create.push(name(object));
-        } else if listed(&findings.foreign, object) {
-            forecast.take_over.push(name(object));
-        } else {
-            forecast.update.push(name(object));
-        }
-        if listed(&findings.orphans, object) {
-            forecast.orphans.push(name(object));
-        }
-    }
-    for object in &snapshot.current {
-        let in_target = snapshot.target.iter().any(|t| {
-            t.group() == object.group()
-                && t.kind == object.kind
-                && t.name == object.name
-                && t.namespace_or(namespace) == object.namespace_or(namespace)
-        });
-        if !in_target && live(object) {
-            forecast.delete.push(name(object));
-        }
-    }
-    forecast
 }
 
 /// Target objects that exist and are not this release's, excluding ones the current revision

@@ -151,6 +151,14 @@ fn plan(out: &mut String, report: &Report) {
             out.push_str(&format!("  {label}: {object}\n"));
         }
     }
+    for delete in &plan.destructive {
+        out.push_str(&format!(
+            "  {} {}: takes {} with it\n",
+            "destructive delete:".red().bold(),
+            delete.object(),
+            delete.loss
+        ));
+    }
     if report.refusal_reasons.is_empty() {
         out.push_str("  preflight: the rollback would proceed\n");
     }

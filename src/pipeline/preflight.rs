@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use crate::cli::commands;
 use crate::cli::Invocation;
-use crate::domain::model::LiveObject;
+use crate::domain::destructive::{self, Destroys, DestructiveDelete};
+use crate::domain::model::{LiveObject, ObjectRef};
 use crate::domain::plan::{Decision, Leftover, Plan};
 use crate::domain::preflight::{self, Allowances, Findings, Pending};
 use crate::domain::record::ActionKind;
@@ -26,6 +27,7 @@ pub(crate) fn allowances(invocation: &Invocation) -> Allowances {
         young_pending: invocation.own.allow_pending,
         pending_max_age: invocation.pending_max_age,
         failed_target: invocation.own.allow_failed_target,
+        destructive: invocation.own.allow_destructive,
     }
 }
 
@@ -50,6 +52,7 @@ impl Session<'_> {
             self.record.predicted = predicted.unwrap_or_default();
         }
         findings.failed_target = self.failed_target();
+        findings.destructive = self.destructive_deletes(&mut findings.unchecked);
         let namespace = &self.snapshot().release.namespace;
         let refusal = preflight::verdict(&findings, allowances, namespace);
         trace::step("preflight decisions", deciding);
@@ -85,6 +88,49 @@ impl Session<'_> {
             return self.remove_orphans(&findings.orphans);
         }
         None
+    }
+
+    /// The deletes helm will make that destroy data, each with what goes with it, read only
+    /// when there are any. What cannot be read is said in `unchecked` and counted as unknown:
+    /// the delete is still refused.
+    fn destructive_deletes(&self, unchecked: &mut Vec<String>) -> Vec<DestructiveDelete> {
+        let snapshot = self.snapshot();
+        let candidates = destructive::candidates(snapshot);
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        let namespace = &snapshot.release.namespace;
+        let refs: Vec<ObjectRef> = candidates.iter().map(LiveObject::reference).collect();
+        let bodies = self.tools.kubectl.objects(&refs, namespace);
+        if let Err(error) = &bodies {
+            unchecked.push(format!("what the deletes destroy: {error:#}"));
+        }
+        let bodies = bodies.unwrap_or_default();
+        let body_of = |object: &LiveObject| {
+            bodies
+                .iter()
+                .find(|b| b.pointer("/metadata/uid").and_then(|u| u.as_str()) == Some(&object.uid))
+        };
+        let mut count = |body: &serde_json::Value| {
+            let (group, version, plural, _) = destructive::served_resource(body)?;
+            match self.tools.kubectl.count_all(&group, &version, &plural) {
+                Ok(count) => Some(count),
+                Err(error) => {
+                    unchecked.push(format!("custom resources of {plural}.{group}: {error:#}"));
+                    None
+                }
+            }
+        };
+        let mut deletes = Vec::new();
+        for object in &candidates {
+            let body = body_of(object);
+            let custom_resources = match destructive::destroys(object) {
+                Some(Destroys::CustomResources) => body.and_then(&mut count),
+                _ => None,
+            };
+            deletes.extend(destructive::describe(object, body, custom_resources));
+        }
+        deletes
     }
 
     /// The target revision, when helm recorded its deploy as failed.
@@ -186,6 +232,7 @@ fn findings(
         foreign: preflight::foreign_objects(snapshot),
         helm3_unlisted: preflight::helm3_unlisted(snapshot, removed),
         failed_target: None,
+        destructive: Vec::new(),
         orphans,
         pending: preflight::pending(&snapshot.history, jiff::Timestamp::now(), left_by_us),
     }

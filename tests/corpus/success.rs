@@ -147,9 +147,27 @@ pub fn run(s: &Scenario, corpus: &Path, name: &str, pair: &Pair, result: &mut Li
     hand_edit();
 
     let mut problems = Vec::new();
+    // A delete that destroys data (a PVC, a CRD, a Namespace) is refused by default: then the
+    // refusal is checked, and the twin compared with the run that allows it, as native helm
+    // deletes without asking.
+    let destructive = serde_json::from_str::<Value>(&plan.stdout)
+        .ok()
+        .and_then(|report| report["plan"]["destructive"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    let mut ours_args = vec![name, "1", "--output", "json", "--timeout", "3m"];
+    if destructive > 0 {
+        let refused = s.safe_rollback(&ours_args);
+        if refused.code != 5 {
+            problems.push(format!(
+                "{destructive} destructive delete(s) planned, but not refused: exit {}",
+                refused.code
+            ));
+        }
+        ours_args.push("--allow-destructive");
+    }
     if let Some(cause) = &native_failed {
         result.twin = "failed".to_string();
-        let run = s.safe_rollback(&[name, "1", "--output", "json", "--timeout", "3m"]);
+        let run = s.safe_rollback(&ours_args);
         result.exit = Some(run.code);
         problems.extend(as_native_failed(&run, cause, result));
         return problems;
@@ -173,7 +191,7 @@ pub fn run(s: &Scenario, corpus: &Path, name: &str, pair: &Pair, result: &mut Li
     problems.extend(mispredicted);
 
     let started = Instant::now();
-    let run = s.safe_rollback(&[name, "1", "--output", "json", "--timeout", "3m"]);
+    let run = s.safe_rollback(&ours_args);
     result.ours_s = Some(started.elapsed().as_secs_f64());
     result.exit = Some(run.code);
     let after_ours = snap();

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 mod api_paths;
 mod claims;
+mod count;
 mod dry_run;
 mod readiness;
 
