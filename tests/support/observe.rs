@@ -22,15 +22,34 @@ impl Scenario {
         }
     }
 
-    /// `Kind/name=resourceVersion …` of every object of `resources` (kubectl's comma list) in
-    /// this scenario's namespace: equal before and after means nothing was written.
+    /// `Kind/name=version …` of every object of `resources` (kubectl's comma list) in this
+    /// scenario's namespace: equal before and after means nobody but a controller wrote.
+    /// The version is the resourceVersion, except for objects with a `metadata.generation`
+    /// (workloads): there it is uid and generation, because their controllers keep writing
+    /// status and annotations on their own schedule after an install, while every write of a
+    /// client to the spec bumps the generation.
     pub fn resource_versions(&self, resources: &str) -> String {
-        self.kubectl(&[
-            "get",
-            resources,
-            "--output=jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion} {end}",
-        ])
-        .stdout
+        let listing = self.kubectl(&["get", resources, "--output=json"]).stdout;
+        let listing: serde_json::Value = serde_json::from_str(&listing).expect("kubectl json");
+        let mut out = String::new();
+        for item in listing["items"].as_array().into_iter().flatten() {
+            let metadata = &item["metadata"];
+            let version = match metadata["generation"].as_i64() {
+                Some(generation) => {
+                    format!("{}:{generation}", metadata["uid"].as_str().unwrap_or(""))
+                }
+                None => metadata["resourceVersion"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            };
+            out.push_str(&format!(
+                "{}/{}={version} ",
+                item["kind"].as_str().unwrap_or(""),
+                metadata["name"].as_str().unwrap_or("")
+            ));
+        }
+        out
     }
 
     /// Every journal file of this scenario, as text.
