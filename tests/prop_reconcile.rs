@@ -51,6 +51,7 @@ fn live_object() -> impl Strategy<Value = LiveObject> {
             resource_version: "1".into(),
             owner,
             resource_policy: keep.then(|| "keep".to_string()),
+            managed_by: None,
         })
 }
 

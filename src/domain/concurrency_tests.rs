@@ -81,6 +81,7 @@ fn leftover(kind: &str, name: &str) -> Leftover {
                 release_namespace: Some("ns".into()),
             },
             resource_policy: None,
+            managed_by: None,
         },
         decision: Decision::Delete,
     }

@@ -14,6 +14,7 @@ fn live(api_version: &str, kind: &str, name: &str, policy: Option<&str>) -> Live
             release_namespace: None,
         },
         resource_policy: policy.map(str::to_string),
+        managed_by: None,
     }
 }
 

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::domain::destructive::DestructiveDelete;
+use crate::domain::frozen::FrozenRender;
 use crate::domain::model::{LiveObject, ObjectRef};
 use crate::domain::preflight::Findings;
 use crate::domain::snapshot::Snapshot;
@@ -19,6 +20,9 @@ pub struct Forecast {
     /// The deletes of `delete` that destroy data, with what goes with each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destructive: Vec<DestructiveDelete>,
+    /// The ConfigMaps and Secrets whose live data goes back to the target's rendering.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frozen_renders: Vec<FrozenRender>,
     /// Each object the rollback writes, as the API server's dry run of helm's own write says
     /// it will be (Secret values redacted, managed fields left out); empty when no dry run ran.
     pub predicted: Vec<serde_json::Value>,
@@ -54,5 +58,6 @@ pub fn forecast(snapshot: &Snapshot, findings: &Findings) -> Forecast {
         }
     }
     forecast.destructive = findings.destructive.clone();
+    forecast.frozen_renders = findings.frozen_renders.clone();
     forecast
 }

@@ -152,6 +152,7 @@ fn a_refused_hook_names_the_template_and_the_servers_reason_and_leaves_nothing()
                 release_namespace: None,
             },
             resource_policy: None,
+            managed_by: None,
         };
         assert!(leftovers(&failed, &[someone_elses], "ns").is_empty());
     }

@@ -1,9 +1,11 @@
-//! What the API server says an object is, reduced to its identity (`LiveObject`).
+//! What the API server says an object is, reduced to its identity (`LiveObject`), and what a
+//! ConfigMap or Secret stores (`StoredData`).
 //!
-//! Only metadata is deserialised, so a Secret's data is dropped by the parser and never held in
-//! our types. Pure: `io::kubectl` reads the JSON, verification compares with it.
+//! Only metadata is kept in `LiveObject`, so a Secret's data never reaches the journal. The
+//! data of ConfigMaps and Secrets is kept apart, in memory, to compare with the target
+//! revision's. Pure: `io::kubectl` reads the JSON, verification compares with it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
@@ -11,6 +13,7 @@ use crate::domain::model::{
     LiveObject, ReleaseOwner, RELEASE_NAMESPACE_ANNOTATION, RELEASE_NAME_ANNOTATION,
     RESOURCE_POLICY_ANNOTATION,
 };
+use crate::domain::{gitops, yaml11};
 
 /// The identity of one object as kubectl printed it.
 pub fn identity_of(value: &serde_json::Value) -> Option<LiveObject> {
@@ -28,6 +31,92 @@ pub struct KubeDocument {
     pub kind: String,
     pub metadata: Option<Metadata>,
     items: Option<Vec<KubeDocument>>,
+    /// A ConfigMap's or Secret's; any shape for other kinds, which are not read for it.
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+    #[serde(rename = "binaryData", default)]
+    binary_data: Option<serde_json::Value>,
+}
+
+/// The values a live ConfigMap or Secret stores, each as bytes (a Secret's and a `binaryData`
+/// value decoded from base64). Held in memory for comparison; its `Debug` shows keys only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredData {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub values: BTreeMap<String, Vec<u8>>,
+}
+
+impl std::fmt::Debug for StoredData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredData")
+            .field("kind", &self.kind)
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("keys", &self.values.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl StoredData {
+    /// The data of a ConfigMap or Secret (core group) as the API server returned it.
+    pub fn of(document: &KubeDocument) -> Option<StoredData> {
+        let metadata = document.metadata.as_ref()?;
+        let values = values(
+            &document.api_version,
+            &document.kind,
+            document.data.as_ref(),
+            document.binary_data.as_ref(),
+            None,
+        )?;
+        Some(StoredData {
+            kind: document.kind.clone(),
+            namespace: metadata.namespace.clone(),
+            name: metadata.name.clone(),
+            values,
+        })
+    }
+}
+
+/// What a ConfigMap or Secret stores, key by key, from its `data`, `binaryData` and (a
+/// manifest's Secret only) `stringData`, which the API server merges over `data`. `None` for
+/// other kinds, or when a value is not what the API server would take.
+pub fn values(
+    api_version: &str,
+    kind: &str,
+    data: Option<&serde_json::Value>,
+    binary_data: Option<&serde_json::Value>,
+    string_data: Option<&serde_json::Value>,
+) -> Option<BTreeMap<String, Vec<u8>>> {
+    fn entries(field: Option<&serde_json::Value>) -> impl Iterator<Item = (&String, Option<&str>)> {
+        let map = field.and_then(|f| f.as_object());
+        map.into_iter()
+            .flatten()
+            .map(|(key, value)| (key, value.as_str()))
+    }
+    let decoded = |text: Option<&str>| text.and_then(|t| yaml11::decode_base64(t).ok());
+    let mut out = BTreeMap::new();
+    match (api_version, kind) {
+        ("v1", "ConfigMap") => {
+            for (key, value) in entries(data) {
+                out.insert(key.clone(), value?.as_bytes().to_vec());
+            }
+            for (key, value) in entries(binary_data) {
+                out.insert(key.clone(), decoded(value)?);
+            }
+        }
+        ("v1", "Secret") => {
+            for (key, value) in entries(data) {
+                out.insert(key.clone(), decoded(value)?);
+            }
+            for (key, value) in entries(string_data) {
+                out.insert(key.clone(), value?.as_bytes().to_vec());
+            }
+        }
+        _ => return None,
+    }
+    Some(out)
 }
 
 // A List's own metadata has none of these, hence the defaults.
@@ -43,6 +132,8 @@ pub struct Metadata {
     resource_version: String,
     #[serde(default)]
     annotations: HashMap<String, String>,
+    #[serde(default)]
+    labels: HashMap<String, String>,
 }
 
 pub fn flatten(document: KubeDocument, out: &mut Vec<LiveObject>) {
@@ -65,6 +156,7 @@ pub fn flatten(document: KubeDocument, out: &mut Vec<LiveObject>) {
                 release_namespace: meta.annotations.remove(RELEASE_NAMESPACE_ANNOTATION),
             },
             resource_policy: meta.annotations.remove(RESOURCE_POLICY_ANNOTATION),
+            managed_by: gitops::owner_of(&meta.labels, &meta.annotations),
         });
     }
 }

@@ -12,6 +12,8 @@ pub mod diagnosis;
 pub mod dry_run;
 pub mod exit;
 pub mod forecast;
+pub mod frozen;
+pub mod gitops;
 pub mod hooks;
 pub mod incident;
 pub mod lease_state;

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::gitops::GitOpsOwner;
+
 /// The annotations helm 3.2+ and helm 4 put on every object a release owns.
 pub const RELEASE_NAME_ANNOTATION: &str = "meta.helm.sh/release-name";
 pub const RELEASE_NAMESPACE_ANNOTATION: &str = "meta.helm.sh/release-namespace";
@@ -116,6 +118,9 @@ pub struct LiveObject {
     /// The `helm.sh/resource-policy` annotation, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_policy: Option<String>,
+    /// The GitOps controller's object that deploys it, when its labels say so (see `gitops`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<GitOpsOwner>,
 }
 
 impl LiveObject {
@@ -247,6 +252,7 @@ mod tests {
                 release_namespace: None,
             },
             resource_policy: None,
+            managed_by: None,
         };
         assert!(live.is(&obj("apps/v1beta2", "Deployment", None, "web"), "team"));
         assert!(!live.is(

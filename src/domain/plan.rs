@@ -167,6 +167,7 @@ mod tests {
                 release_namespace: owner.map(|_| "default".into()),
             },
             resource_policy: None,
+            managed_by: None,
         }
     }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::domain::destructive::DestructiveDelete;
 pub use crate::domain::forecast::{forecast, Forecast};
+use crate::domain::frozen::FrozenRender;
 use crate::domain::model::{LiveObject, ManifestIndex, ObjectRef, Revision};
 use crate::domain::snapshot::Snapshot;
 use crate::domain::target::{self, FailedTarget};
@@ -51,6 +52,10 @@ pub struct Findings {
     /// Deletes that destroy data (see `destructive`).
     #[serde(default)]
     pub destructive: Vec<DestructiveDelete>,
+    /// ConfigMaps and Secrets whose live data the rollback changes back (see `frozen`):
+    /// warnings, never a refusal.
+    #[serde(default)]
+    pub frozen_renders: Vec<FrozenRender>,
 }
 
 /// What the user allowed beyond the safe default.
@@ -341,6 +346,7 @@ mod tests {
                 release_namespace: owner.map(|o| o.1.to_string()),
             },
             resource_policy: None,
+            managed_by: None,
         }
     }
 

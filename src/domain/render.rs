@@ -372,6 +372,7 @@ mod tests {
             transient_errors: errors_of(&findings, Class::Transient),
             lock_errors: errors_of(&findings, Class::Lock),
             warnings: errors_of(&findings, Class::Warning),
+            frozen_renders: vec![],
             leftovers: vec![],
             hook_leftovers: vec![],
             reconciled: vec![],

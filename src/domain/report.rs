@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::domain::classify::{Class, Finding};
 use crate::domain::concurrency::ConcurrentRevision;
+use crate::domain::frozen::FrozenRender;
 use crate::domain::hooks::HookLeftover;
 use crate::domain::live;
 use crate::domain::model::LiveObject;
@@ -121,6 +122,9 @@ pub struct Report {
     /// The target revision's deploy failed: the revision, helm's description, the last
     /// revision that deployed successfully and the command to roll back to it; `null` otherwise.
     pub failed_target: Option<FailedTarget>,
+    /// ConfigMaps and Secrets whose live data the rollback gives back to the target
+    /// revision's rendering: keys only, never values.
+    pub frozen_renders: Vec<FrozenRender>,
     /// Leftovers of earlier failed attempts found by preflight (removed first with
     /// --cleanup-on-fail; see `reconciled`).
     pub orphans: Vec<LeftoverEntry>,
@@ -181,6 +185,11 @@ impl From<&Record> for Report {
                 .preflight
                 .as_ref()
                 .and_then(|p| p.failed_target.clone()),
+            frozen_renders: record
+                .preflight
+                .as_ref()
+                .map(|p| p.frozen_renders.clone())
+                .unwrap_or_default(),
             orphans: orphans_left(record),
             warnings: record.warnings.clone(),
             concurrent_revisions: record.concurrent_revisions.clone(),
@@ -380,6 +389,7 @@ impl Report {
             reconciled: Vec::new(),
             refusal_reasons: Vec::new(),
             failed_target: None,
+            frozen_renders: Vec::new(),
             orphans: Vec::new(),
             plan: None,
             not_ready: Vec::new(),

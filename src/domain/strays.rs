@@ -99,6 +99,7 @@ mod tests {
                 release_namespace: owner.map(|o| o.1.to_string()),
             },
             resource_policy: None,
+            managed_by: None,
         }
     }
 

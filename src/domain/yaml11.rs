@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+pub(crate) use scalar::decode_base64;
 use scalar::{resolve_node, to_json, to_json_key, MERGE};
 
 /// go-yaml v2's `max_flow_level` / `max_indents`.

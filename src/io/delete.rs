@@ -250,6 +250,7 @@ mod tests {
                 release_namespace: None,
             },
             resource_policy: None,
+            managed_by: None,
         };
         let read = |json: &str| -> anyhow::Result<Vec<Deletion>> {
             Ok(vec![serde_json::from_str(json).unwrap()])

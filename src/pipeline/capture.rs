@@ -9,6 +9,7 @@ use std::thread::{Scope, ScopedJoinHandle};
 use anyhow::Context;
 
 use crate::domain::dry_run::{self, WriteMethod};
+use crate::domain::live::StoredData;
 use crate::domain::manifest::{self, objects_of, Document};
 use crate::domain::model::{Cluster, HelmVersion, LiveObject, ObjectRef, ReleaseId, Revision};
 use crate::domain::preflight;
@@ -87,6 +88,9 @@ pub struct Captured {
     /// `--diagnose` only: the live objects in full, read once with their identities. They can
     /// hold Secret data: compared, never journaled or printed.
     pub objects: Option<Vec<serde_json::Value>>,
+    /// What the live ConfigMaps and Secrets store (see `frozen`), read with their identities.
+    /// Compared, never journaled or printed.
+    pub stored: Vec<StoredData>,
 }
 
 /// The API server's verdict on the target revision: `None` when not asked for, `Err` when it
@@ -139,6 +143,7 @@ struct Release {
 struct Live {
     live: anyhow::Result<Vec<LiveObject>>,
     objects: Option<Vec<serde_json::Value>>,
+    stored: Vec<StoredData>,
     write_method: WriteMethod,
     dry_run: DryRun,
     extra: anyhow::Result<Option<Vec<Document>>>,
@@ -288,6 +293,7 @@ impl Capturer<'_> {
             snapshot,
             dry_run: read.dry_run,
             objects: read.objects,
+            stored: read.stored,
         })
     }
 
@@ -320,17 +326,21 @@ impl Capturer<'_> {
                 });
                 (method, dry_run)
             });
-            let (live, objects) = match request.current_only {
+            let (live, objects, stored) = match request.current_only {
                 true => match kubectl.objects_with_identities(involved, namespace) {
-                    Ok((objects, live)) => (Ok(live), Some(objects)),
-                    Err(error) => (Err(error), None),
+                    Ok((objects, live)) => (Ok(live), Some(objects), Vec::new()),
+                    Err(error) => (Err(error), None, Vec::new()),
                 },
-                false => (kubectl.identities(involved, namespace), None),
+                false => match kubectl.identities_and_data(involved, namespace) {
+                    Ok((live, stored)) => (Ok(live), None, stored),
+                    Err(error) => (Err(error), None, Vec::new()),
+                },
             };
             let (write_method, dry_run) = join(checked);
             Live {
                 live,
                 objects,
+                stored,
                 write_method,
                 dry_run,
                 extra: join(extra),

@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::cli::commands;
 use crate::cli::Invocation;
 use crate::domain::destructive::{self, Destroys, DestructiveDelete};
+use crate::domain::frozen::{self, FrozenRender};
 use crate::domain::model::{LiveObject, ObjectRef};
 use crate::domain::plan::{Decision, Leftover, Plan};
 use crate::domain::preflight::{self, Allowances, Findings, Pending};
@@ -53,6 +54,8 @@ impl Session<'_> {
         }
         findings.failed_target = self.failed_target();
         findings.destructive = self.destructive_deletes(&mut findings.unchecked);
+        let predicted = self.prediction.as_ref().map_or(&[][..], |p| &p.objects[..]);
+        findings.frozen_renders = frozen::frozen_renders(self.snapshot(), &self.stored, predicted);
         let namespace = &self.snapshot().release.namespace;
         let refusal = preflight::verdict(&findings, allowances, namespace);
         trace::step("preflight decisions", deciding);
@@ -73,6 +76,8 @@ impl Session<'_> {
                 self.record.warnings.push(failed.message());
             }
         }
+        let frozen = findings.frozen_renders.iter().map(FrozenRender::warning);
+        self.record.warnings.extend(frozen);
         if own.plan {
             self.record.halt = Some(Halt::Planned);
             return Some(self.finish());
@@ -233,6 +238,7 @@ fn findings(
         helm3_unlisted: preflight::helm3_unlisted(snapshot, removed),
         failed_target: None,
         destructive: Vec::new(),
+        frozen_renders: Vec::new(),
         orphans,
         pending: preflight::pending(&snapshot.history, jiff::Timestamp::now(), left_by_us),
     }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::cli::commands::finish_command;
 use crate::cli::{self, Invocation};
+use crate::domain::live::StoredData;
 use crate::domain::record::{Record, State};
 use crate::domain::report::Report;
 use crate::domain::snapshot::Snapshot;
@@ -40,6 +41,9 @@ pub(crate) struct Session<'a> {
     /// make of each, which verification compares the live objects with. Never journaled: the
     /// objects can hold Secret data.
     pub prediction: Option<kubectl::DryRun>,
+    /// What the live ConfigMaps and Secrets store, for the frozen-render check. Never
+    /// journaled.
+    pub stored: Vec<StoredData>,
     _lock: journal::ReleaseLock,
 }
 
@@ -94,6 +98,7 @@ impl<'a> Session<'a> {
             lease,
             finish_command: finish_command(invocation, &namespace),
             prediction: None,
+            stored: captured.stored,
             _lock: lock,
         };
         session.record.warnings.extend(lease_warnings);

@@ -257,8 +257,9 @@ fn short_tag(tag: &str) -> String {
     }
 }
 
-/// Go's `base64.StdEncoding.DecodeString`: padding required, line breaks skipped.
-fn decode_base64(text: &str) -> Result<Vec<u8>> {
+/// Go's `base64.StdEncoding.DecodeString`: padding required, line breaks skipped. Also how
+/// the API server reads a `[]byte` field from JSON (a Secret's data).
+pub(crate) fn decode_base64(text: &str) -> Result<Vec<u8>> {
     let invalid = || anyhow!("!!binary value contains invalid base64 data");
     let symbols: Vec<u8> = text
         .bytes()

@@ -25,7 +25,7 @@ pub use self::claims::Claims;
 pub use self::dry_run::DryRun;
 
 use self::api_paths::{query, segment};
-use crate::domain::live::{flatten, KubeDocument};
+use crate::domain::live::{flatten, KubeDocument, StoredData};
 use crate::domain::model::{Cluster, LiveObject, ObjectRef};
 use crate::io::exec::{self, Output};
 use crate::io::kube_api::{Proxy, Request};
@@ -132,12 +132,23 @@ impl Kubectl {
         objects: &[ObjectRef],
         release_namespace: &str,
     ) -> Result<Vec<LiveObject>> {
+        Ok(self.identities_and_data(objects, release_namespace)?.0)
+    }
+
+    /// [`Kubectl::identities`], and what the ConfigMaps and Secrets among them store, from the
+    /// same read. The data is held in memory for comparison only.
+    pub fn identities_and_data(
+        &self,
+        objects: &[ObjectRef],
+        release_namespace: &str,
+    ) -> Result<(Vec<LiveObject>, Vec<StoredData>)> {
         let documents: Vec<KubeDocument> = self.read(objects, release_namespace)?;
+        let data = documents.iter().filter_map(StoredData::of).collect();
         let mut live = Vec::new();
         for document in documents {
             flatten(document, &mut live);
         }
-        Ok(live)
+        Ok((live, data))
     }
 
     /// The objects themselves, as the API server returns them, read like
