@@ -105,6 +105,15 @@ pub struct OwnFlags {
     /// resource of its kind), a PersistentVolumeClaim, a Namespace (by default refused).
     #[arg(long)]
     pub allow_destructive: bool,
+    /// Roll back a release a GitOps controller (Flux, Argo CD, Fleet) manages and has not
+    /// paused; it will upgrade the release again (by default refused, naming how to pause it).
+    #[arg(long)]
+    pub allow_gitops: bool,
+    /// Where the target changes a field a workload cannot change in place (a selector, a
+    /// StatefulSet's volumeClaimTemplates, a Job's template), delete that workload with its
+    /// pods orphaned first, so the rollback creates it again (never a PVC or a Service).
+    #[arg(long)]
+    pub replace_immutable: bool,
     /// Age after which a pending revision is treated as abandoned (helm's default --timeout).
     #[arg(long, value_name = "DURATION", default_value = "5m0s")]
     pub pending_max_age: String,

@@ -5,6 +5,8 @@ use serde::Serialize;
 
 use crate::domain::destructive::DestructiveDelete;
 use crate::domain::frozen::FrozenRender;
+use crate::domain::gitops::Managed;
+use crate::domain::immutable::ImmutableChange;
 use crate::domain::model::{LiveObject, ObjectRef};
 use crate::domain::preflight::Findings;
 use crate::domain::snapshot::Snapshot;
@@ -23,6 +25,12 @@ pub struct Forecast {
     /// The ConfigMaps and Secrets whose live data goes back to the target's rendering.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frozen_renders: Vec<FrozenRender>,
+    /// The fields it cannot change in place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub immutable: Vec<ImmutableChange>,
+    /// The GitOps controller that manages the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitops: Option<Managed>,
     /// Each object the rollback writes, as the API server's dry run of helm's own write says
     /// it will be (Secret values redacted, managed fields left out); empty when no dry run ran.
     pub predicted: Vec<serde_json::Value>,
@@ -59,5 +67,7 @@ pub fn forecast(snapshot: &Snapshot, findings: &Findings) -> Forecast {
     }
     forecast.destructive = findings.destructive.clone();
     forecast.frozen_renders = findings.frozen_renders.clone();
+    forecast.gitops = findings.gitops.clone();
+    forecast.immutable = findings.immutable.clone();
     forecast
 }

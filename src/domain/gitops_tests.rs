@@ -146,3 +146,28 @@ fn only_the_releases_own_objects_count() {
     objects[1].owner.release_name = Some("other".into());
     assert_eq!(owner(&objects, &release("guestbook")), None);
 }
+
+#[test]
+fn the_json_names_the_owner_its_state_and_the_way_to_pause_it() {
+    let unknown = managed(flux(), 3, Ok(None));
+    let value = serde_json::to_value(&unknown).unwrap();
+    assert_eq!(value["owner"]["controller"], "flux");
+    assert_eq!(value["owner"]["namespace"], "flux-system");
+    assert_eq!(value["objects"], 3);
+    assert_eq!(value["state"], "unknown");
+    assert_eq!(
+        value["detail"],
+        "Flux HelmRelease flux-system/podinfo was not found"
+    );
+    assert_eq!(
+        value["pause_command"],
+        "flux suspend helmrelease podinfo -n flux-system"
+    );
+    let back: Managed = serde_json::from_value(value).unwrap();
+    assert_eq!(back, unknown, "the journal reads back what it wrote");
+    let paused = serde_json::to_value(managed(argo(), 1, Ok(Some(json!({"spec": {}}))))).unwrap();
+    assert_eq!(
+        (paused["state"].as_str(), paused.get("detail")),
+        (Some("paused"), None)
+    );
+}

@@ -15,6 +15,7 @@ pub mod forecast;
 pub mod frozen;
 pub mod gitops;
 pub mod hooks;
+pub mod immutable;
 pub mod incident;
 pub mod lease_state;
 pub mod live;

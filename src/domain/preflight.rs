@@ -11,6 +11,8 @@ use serde::Serialize;
 use crate::domain::destructive::DestructiveDelete;
 pub use crate::domain::forecast::{forecast, Forecast};
 use crate::domain::frozen::FrozenRender;
+use crate::domain::gitops::Managed;
+use crate::domain::immutable::ImmutableChange;
 use crate::domain::model::{LiveObject, ManifestIndex, ObjectRef, Revision};
 use crate::domain::snapshot::Snapshot;
 use crate::domain::target::{self, FailedTarget};
@@ -56,6 +58,13 @@ pub struct Findings {
     /// warnings, never a refusal.
     #[serde(default)]
     pub frozen_renders: Vec<FrozenRender>,
+    /// Fields the rollback cannot change in place (see `immutable`); their rejections are not
+    /// in `invalid`.
+    #[serde(default)]
+    pub immutable: Vec<ImmutableChange>,
+    /// The GitOps controller that manages the release (see `gitops`).
+    #[serde(default)]
+    pub gitops: Option<Managed>,
 }
 
 /// What the user allowed beyond the safe default.
@@ -70,11 +79,35 @@ pub struct Allowances {
     pub failed_target: bool,
     /// `--allow-destructive`: helm may delete what destroys data.
     pub destructive: bool,
+    /// `--allow-gitops`: roll back a release a GitOps controller manages and has not paused.
+    pub gitops: bool,
+    /// `--replace-immutable`: orphan-delete the workloads whose fields cannot change in place.
+    pub replace_immutable: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Refusal {
     pub reasons: Vec<String>,
+}
+
+/// What the guards against changes helm makes without asking refuse: deletes that destroy
+/// data, fields that cannot change in place, a GitOps owner that will undo the rollback.
+fn guarded_changes(findings: &Findings, allow: &Allowances) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if !allow.destructive {
+        reasons.extend(findings.destructive.iter().map(DestructiveDelete::refusal));
+    }
+    for change in &findings.immutable {
+        if !(allow.replace_immutable && change.replaceable) {
+            reasons.push(change.refusal());
+        }
+    }
+    if let Some(managed) = findings.gitops.as_ref() {
+        if !managed.paused() && !allow.gitops {
+            reasons.push(managed.refusal());
+        }
+    }
+    reasons
 }
 
 /// Whether the rollback may run, from what preflight found.
@@ -125,9 +158,7 @@ pub fn verdict(
             ));
         }
     }
-    if !allow.destructive {
-        reasons.extend(findings.destructive.iter().map(DestructiveDelete::refusal));
-    }
+    reasons.extend(guarded_changes(findings, allow));
     if let Some(failed) = findings.failed_target.as_ref() {
         if !failed.explicit && !allow.failed_target {
             reasons.push(failed.refusal());

@@ -124,6 +124,9 @@ pub enum ActionKind {
     Delete,
     /// A leftover of an earlier failed attempt, removed before helm ran.
     DeleteOrphan,
+    /// A workload deleted with its pods orphaned (`--replace-immutable`), before helm ran, so
+    /// the rollback creates it again with the fields it cannot change in place.
+    ReplaceImmutable,
 }
 
 impl std::fmt::Display for ActionKind {
@@ -131,6 +134,7 @@ impl std::fmt::Display for ActionKind {
         f.write_str(match self {
             ActionKind::Delete => "delete",
             ActionKind::DeleteOrphan => "delete-orphan",
+            ActionKind::ReplaceImmutable => "replace-immutable",
         })
     }
 }
@@ -328,6 +332,7 @@ mod tests {
         for (kind, word) in [
             (ActionKind::Delete, "delete"),
             (ActionKind::DeleteOrphan, "delete-orphan"),
+            (ActionKind::ReplaceImmutable, "replace-immutable"),
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), word);
             assert_eq!(kind.to_string(), word);

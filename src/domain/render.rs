@@ -373,6 +373,8 @@ mod tests {
             lock_errors: errors_of(&findings, Class::Lock),
             warnings: errors_of(&findings, Class::Warning),
             frozen_renders: vec![],
+            immutable: vec![],
+            gitops: None,
             leftovers: vec![],
             hook_leftovers: vec![],
             reconciled: vec![],

@@ -10,7 +10,9 @@ use serde::Serialize;
 use crate::domain::classify::{Class, Finding};
 use crate::domain::concurrency::ConcurrentRevision;
 use crate::domain::frozen::FrozenRender;
+use crate::domain::gitops::Managed;
 use crate::domain::hooks::HookLeftover;
+use crate::domain::immutable::ImmutableChange;
 use crate::domain::live;
 use crate::domain::model::LiveObject;
 use crate::domain::plan::{self, Decision};
@@ -125,6 +127,12 @@ pub struct Report {
     /// ConfigMaps and Secrets whose live data the rollback gives back to the target
     /// revision's rendering: keys only, never values.
     pub frozen_renders: Vec<FrozenRender>,
+    /// Fields the rollback cannot change in place, with the live and target values and the
+    /// way past each.
+    pub immutable: Vec<ImmutableChange>,
+    /// The GitOps controller that manages the release, whether it is paused, and the command
+    /// that pauses it; `null` when none does.
+    pub gitops: Option<Managed>,
     /// Leftovers of earlier failed attempts found by preflight (removed first with
     /// --cleanup-on-fail; see `reconciled`).
     pub orphans: Vec<LeftoverEntry>,
@@ -169,6 +177,7 @@ pub fn errors_of(findings: &[Finding], class: Class) -> Vec<String> {
 impl From<&Record> for Report {
     fn from(record: &Record) -> Report {
         let snapshot = &record.snapshot;
+        let findings = record.preflight.clone().unwrap_or_default();
         let mut report = Report {
             namespace: Some(snapshot.release.namespace.clone()),
             helm_version: Some(snapshot.helm.version.clone()),
@@ -181,15 +190,10 @@ impl From<&Record> for Report {
             },
             exit_code: record.exit_code.unwrap_or_default(),
             refusal_reasons: record.refusal_reasons.clone(),
-            failed_target: record
-                .preflight
-                .as_ref()
-                .and_then(|p| p.failed_target.clone()),
-            frozen_renders: record
-                .preflight
-                .as_ref()
-                .map(|p| p.frozen_renders.clone())
-                .unwrap_or_default(),
+            failed_target: findings.failed_target.clone(),
+            frozen_renders: findings.frozen_renders.clone(),
+            immutable: findings.immutable.clone(),
+            gitops: findings.gitops.clone(),
             orphans: orphans_left(record),
             warnings: record.warnings.clone(),
             concurrent_revisions: record.concurrent_revisions.clone(),
@@ -203,7 +207,6 @@ impl From<&Record> for Report {
         }
         report.primary_errors.extend(record.errors.iter().cloned());
         if report.outcome == Outcome::Planned {
-            let findings = record.preflight.clone().unwrap_or_default();
             let mut forecast = preflight::forecast(snapshot, &findings);
             forecast.predicted = record
                 .predicted
@@ -390,6 +393,8 @@ impl Report {
             refusal_reasons: Vec::new(),
             failed_target: None,
             frozen_renders: Vec::new(),
+            immutable: Vec::new(),
+            gitops: None,
             orphans: Vec::new(),
             plan: None,
             not_ready: Vec::new(),

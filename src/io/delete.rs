@@ -31,7 +31,7 @@ pub fn delete_all(
         return Vec::new();
     }
     let started = Instant::now();
-    let mut results = send_deletes(objects, kubectl, release_namespace);
+    let mut results = send_deletes(objects, action, kubectl, release_namespace);
     let pending: Vec<usize> = (0..objects.len())
         .filter(|i| results[*i].is_none())
         .collect();
@@ -57,6 +57,7 @@ pub fn delete_all(
 /// Sends one DELETE per object; `None` for those the server accepted (to be waited on).
 fn send_deletes(
     objects: &[&LiveObject],
+    action: ActionKind,
     kubectl: &Kubectl,
     release_namespace: &str,
 ) -> Vec<Option<ActionResult>> {
@@ -76,7 +77,8 @@ fn send_deletes(
     for (index, object) in objects.iter().enumerate() {
         match kubectl.object_path(&object.as_ref(), release_namespace) {
             Ok(Some(path)) => {
-                requests.push(Request::json(Method::Delete, path, &options(&object.uid)));
+                let options = options(&object.uid, action);
+                requests.push(Request::json(Method::Delete, path, &options));
                 sent.push(index);
             }
             // The server no longer serves its kind: it cannot exist.
@@ -102,13 +104,18 @@ fn send_deletes(
     results
 }
 
-/// The body of a delete: only the object with this uid, its dependents deleted after it.
-pub fn options(uid: &str) -> serde_json::Value {
+/// The body of a delete: only the object with this uid, its dependents deleted after it, or
+/// left running when the object is only replaced.
+pub fn options(uid: &str, action: ActionKind) -> serde_json::Value {
+    let propagation = match action {
+        ActionKind::ReplaceImmutable => "Orphan",
+        ActionKind::Delete | ActionKind::DeleteOrphan => "Background",
+    };
     serde_json::json!({
         "kind": "DeleteOptions",
         "apiVersion": "v1",
         "preconditions": {"uid": uid},
-        "propagationPolicy": "Background",
+        "propagationPolicy": propagation,
     })
 }
 

@@ -29,6 +29,8 @@ pub(crate) fn allowances(invocation: &Invocation) -> Allowances {
         pending_max_age: invocation.pending_max_age,
         failed_target: invocation.own.allow_failed_target,
         destructive: invocation.own.allow_destructive,
+        gitops: invocation.own.allow_gitops,
+        replace_immutable: invocation.own.replace_immutable,
     }
 }
 
@@ -56,6 +58,8 @@ impl Session<'_> {
         findings.destructive = self.destructive_deletes(&mut findings.unchecked);
         let predicted = self.prediction.as_ref().map_or(&[][..], |p| &p.objects[..]);
         findings.frozen_renders = frozen::frozen_renders(self.snapshot(), &self.stored, predicted);
+        findings.gitops = self.gitops_owner();
+        self.immutable_changes(&mut findings);
         let namespace = &self.snapshot().release.namespace;
         let refusal = preflight::verdict(&findings, allowances, namespace);
         trace::step("preflight decisions", deciding);
@@ -78,6 +82,11 @@ impl Session<'_> {
         }
         let frozen = findings.frozen_renders.iter().map(FrozenRender::warning);
         self.record.warnings.extend(frozen);
+        if let Some(managed) = &findings.gitops {
+            if managed.paused() || allowances.gitops {
+                self.record.warnings.push(managed.note());
+            }
+        }
         if own.plan {
             self.record.halt = Some(Halt::Planned);
             return Some(self.finish());
@@ -88,6 +97,11 @@ impl Session<'_> {
         }
         if let Some(pending) = &findings.pending {
             self.record.warnings.push(superseded(pending));
+        }
+        if allowances.replace_immutable && !findings.immutable.is_empty() {
+            if let Some(ending) = self.replace_immutable(&findings.immutable) {
+                return Some(ending);
+            }
         }
         if removes_orphans && !findings.orphans.is_empty() {
             return self.remove_orphans(&findings.orphans);
@@ -239,6 +253,8 @@ fn findings(
         failed_target: None,
         destructive: Vec::new(),
         frozen_renders: Vec::new(),
+        immutable: Vec::new(),
+        gitops: None,
         orphans,
         pending: preflight::pending(&snapshot.history, jiff::Timestamp::now(), left_by_us),
     }
