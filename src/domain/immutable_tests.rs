@@ -9,9 +9,13 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("tests/fixtures/immutable/{name}")).unwrap()
 }
 
+/// `kind`, or `v1.20-kind` for the answer of Kubernetes 1.20.
 fn message(kind: &str) -> String {
-    let status: Value =
-        serde_json::from_slice(&fixture(&format!("dry-run-apply-{kind}.json"))).unwrap();
+    let name = match kind.strip_prefix("v1.20-") {
+        Some(kind) => format!("v1.20-dry-run-apply-{kind}.json"),
+        None => format!("dry-run-apply-{kind}.json"),
+    };
+    let status: Value = serde_json::from_slice(&fixture(&name)).unwrap();
     status["message"].as_str().unwrap().to_string()
 }
 
@@ -131,12 +135,13 @@ fn a_statefulset_names_the_templates_that_change_and_not_the_defaults() {
     };
     assert_eq!(change.field, "spec.volumeClaimTemplates");
     assert!(change.replaceable);
-    // The older API servers' message forbids the whole spec: the fields the target changes
-    // are found by comparison, the server's defaults in the live object not counted.
-    let older = "StatefulSet.apps \"db\" is invalid: spec: Forbidden: updates to statefulset spec for \
-                 fields other than 'replicas', 'template', 'updateStrategy' and 'minReadySeconds' are forbidden";
+    // Kubernetes 1.20 forbids the whole spec: the fields the target changes are found by
+    // comparison, the server's defaults in the live object not counted.
+    let older = message("v1.20-statefulset");
+    let older_live: Value =
+        serde_json::from_slice(&fixture("v1.20-live-statefulset.json")).unwrap();
     let (object, body) = target("statefulset");
-    let found = changes(&object, older, Some(&live("statefulset")), Some(&body)).unwrap();
+    let found = changes(&object, &older, Some(&older_live), Some(&body)).unwrap();
     let fields: Vec<&str> = found.iter().map(|c| c.field.as_str()).collect();
     assert_eq!(fields, ["spec.volumeClaimTemplates"]);
     let (_, unchanged) = {
@@ -147,7 +152,7 @@ fn a_statefulset_names_the_templates_that_change_and_not_the_defaults() {
             .unwrap();
         (d.object, d.body)
     };
-    let same = changes(&object, older, Some(&live("statefulset")), Some(&unchanged)).unwrap();
+    let same = changes(&object, &older, Some(&older_live), Some(&unchanged)).unwrap();
     assert_eq!(
         same[0].field, "spec",
         "nothing forbidden differs: the message's own field"
