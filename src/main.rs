@@ -9,6 +9,7 @@ use helm_safe_rollback::domain::exit::Exit;
 use helm_safe_rollback::domain::render::{
     render_diagnosis, render_incident, render_json, render_text,
 };
+use helm_safe_rollback::domain::render_yaml::render_yaml;
 use helm_safe_rollback::io::signals;
 use helm_safe_rollback::pipeline::{self, Ending};
 
@@ -42,35 +43,45 @@ fn main() -> ExitCode {
     ExitCode::from(exit.process_code())
 }
 
+/// `--output json` / `yaml`: the document, as stdout's whole content; `None` for the table.
+fn document(format: OutputFormat, value: &impl serde::Serialize) -> Option<String> {
+    match format {
+        OutputFormat::Json => Some(format!("{}\n", render_json(value))),
+        OutputFormat::Yaml => Some(render_yaml(value)),
+        OutputFormat::Text => None,
+    }
+}
+
 /// The report on stdout (JSON, or text unless the run ended in one error line), then that line
 /// on stderr.
 fn print(invocation: &Invocation, ending: &Ending) {
+    let format = invocation.own.output;
     if let Some(incident) = &ending.incident {
-        match invocation.own.output {
-            OutputFormat::Json => to_stdout(&format!("{}\n", render_json(incident.as_ref()))),
-            OutputFormat::Text => {
+        match document(format, incident.as_ref()) {
+            Some(text) => to_stdout(&text),
+            None => {
                 set_color();
                 to_stdout(&render_incident(incident));
             }
         }
     }
     if let Some(diagnosis) = &ending.diagnosis {
-        match invocation.own.output {
-            OutputFormat::Json => to_stdout(&format!("{}\n", render_json(diagnosis.as_ref()))),
-            OutputFormat::Text => {
+        match document(format, diagnosis.as_ref()) {
+            Some(text) => to_stdout(&text),
+            None => {
                 set_color();
                 to_stdout(&render_diagnosis(diagnosis));
             }
         }
     }
     if let Some(report) = &ending.report {
-        match invocation.own.output {
-            OutputFormat::Json => to_stdout(&format!("{}\n", render_json(report))),
-            OutputFormat::Text if ending.error_line.is_none() => {
+        match document(format, report.as_ref()) {
+            Some(text) => to_stdout(&text),
+            None if ending.error_line.is_none() => {
                 set_color();
                 to_stdout(&render_text(report, invocation.kube.debug));
             }
-            OutputFormat::Text => {}
+            None => {}
         }
     }
     if let Some(line) = &ending.error_line {

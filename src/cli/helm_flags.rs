@@ -34,6 +34,60 @@ pub const GLOBAL_BOOL_FLAGS: &[&str] = &["debug", "kube-insecure-skip-tls-verify
 /// optional value, which pflag only takes as `--flag=value`.
 pub const ROLLBACK_VALUE_FLAGS: &[&str] = &["description", "history-max", "server-side", "timeout"];
 
+/// `helm rollback`'s own flags, as each major's `cmd/rollback.go` defines them (the same from
+/// helm 3.9 to 3.19, and from 4.0 to 4.3). None has a shorthand.
+const HELM3_ROLLBACK_FLAGS: &[&str] = &[
+    "cleanup-on-fail",
+    "dry-run",
+    "force",
+    "history-max",
+    "no-hooks",
+    "recreate-pods",
+    "timeout",
+    "wait",
+    "wait-for-jobs",
+];
+const HELM4_ROLLBACK_FLAGS: &[&str] = &[
+    "cleanup-on-fail",
+    "description",
+    "dry-run",
+    "force",
+    "force-conflicts",
+    "force-replace",
+    "history-max",
+    "no-hooks",
+    "server-side",
+    "timeout",
+    "wait",
+    "wait-for-jobs",
+];
+
+/// The first of `rollback_args` that this helm's `helm rollback` does not know, in pflag's
+/// words (`unknown flag: --x`, `unknown shorthand flag: 'x' in -x`): helm would stop on it, but
+/// only after the capture and the preflight, so it is a usage error before anything runs.
+pub fn unknown_rollback_flag(rollback_args: &[String], helm_major: u64) -> Option<String> {
+    let known = match helm_major {
+        3 => HELM3_ROLLBACK_FLAGS,
+        _ => HELM4_ROLLBACK_FLAGS,
+    };
+    let mut args = rollback_args.iter();
+    while let Some(arg) = args.next() {
+        let Some(name) = flag_name(arg) else {
+            continue;
+        };
+        if !arg.starts_with("--") {
+            return Some(format!("unknown shorthand flag: '{name}' in {arg}"));
+        }
+        if !known.contains(&name.as_str()) {
+            return Some(format!("unknown flag: --{name}"));
+        }
+        if ROLLBACK_VALUE_FLAGS.contains(&name.as_str()) && !arg.contains('=') {
+            args.next();
+        }
+    }
+    None
+}
+
 /// The `helm rollback` flags our own decisions depend on, as helm will read them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RollbackFlags {
@@ -349,6 +403,47 @@ mod tests {
         ] {
             assert!(go_duration(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn flags_this_helm_does_not_know_are_named_as_pflag_names_them() {
+        let unknown = |list: &[&str], major| unknown_rollback_flag(&args(list), major);
+        let both = [
+            "--wait",
+            "--timeout",
+            "5m",
+            "--history-max=3",
+            "--cleanup-on-fail",
+        ];
+        assert_eq!(unknown(&both, 3), None);
+        assert_eq!(unknown(&both, 4), None);
+        assert_eq!(unknown(&["--recreate-pods"], 3), None);
+        assert_eq!(
+            unknown(&["--recreate-pods"], 4).as_deref(),
+            Some("unknown flag: --recreate-pods")
+        );
+        assert_eq!(
+            unknown(&["--server-side", "true", "--force-conflicts"], 4),
+            None
+        );
+        assert_eq!(
+            unknown(&["--server-side=true"], 3).as_deref(),
+            Some("unknown flag: --server-side")
+        );
+        assert_eq!(
+            unknown(&["--description", "x"], 3).as_deref(),
+            Some("unknown flag: --description")
+        );
+        assert_eq!(
+            unknown(&["--timeout", "5m", "--x"], 4).as_deref(),
+            Some("unknown flag: --x")
+        );
+        assert_eq!(
+            unknown(&["-z1"], 3).as_deref(),
+            Some("unknown shorthand flag: 'z' in -z1")
+        );
+        // A value that looks like a flag belongs to the flag before it.
+        assert_eq!(unknown(&["--description", "--not-a-flag"], 4), None);
     }
 
     #[test]

@@ -26,8 +26,19 @@ use self::helm_flags::{
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// For humans (helm's name for it; `text` is the same).
+    #[value(name = "table", alias = "text")]
     Text,
     Json,
+    /// The JSON document, as YAML.
+    Yaml,
+}
+
+impl OutputFormat {
+    /// `json` and `yaml`: stdout holds the one document, and nothing else.
+    pub fn is_document(self) -> bool {
+        matches!(self, OutputFormat::Json | OutputFormat::Yaml)
+    }
 }
 
 /// What `--help` says after the flags: helm's flags pass through; the exit codes (from [`Exit`]).
@@ -41,8 +52,12 @@ Every `helm rollback` flag (--cleanup-on-fail, --dry-run, --force, --history-max
 --force-conflicts, --force-replace, --description …) and helm's global flags (-n/--namespace,
 --kube-context, --kubeconfig, --kube-apiserver, --kube-token, --kube-as-user, --kube-as-group,
 --kube-ca-file, --kube-insecure-skip-tls-verify, --kube-tls-server-name, --debug …) are
-accepted and passed to helm unchanged. HELM_BIN, HELM_NAMESPACE, HELM_KUBECONTEXT, HELM_DEBUG,
-KUBECONFIG and the other HELM_* variables are honoured as helm does.
+accepted and passed to helm unchanged; one this helm's `helm rollback` does not know is a usage
+error before anything runs. HELM_BIN, HELM_NAMESPACE, HELM_KUBECONTEXT, HELM_DEBUG, KUBECONFIG and the other
+HELM_* variables are honoured as helm does.
+
+Needs helm 3 or 4 and kubectl (on PATH, or --kubectl / KUBECTL): every read, dry run and delete
+goes through kubectl, which alone handles the credentials.
 ";
 
 /// Flags that belong to helm-safe-rollback itself.
@@ -64,7 +79,8 @@ rolls back to the previous release.",
     help_template = "{about-with-newline}\nUsage:\n  {usage}\n\nFlags:\n{options}\n{after-help}\n"
 )]
 pub struct OwnFlags {
-    /// Report format: `text` for humans, `json` for scripts (stdout then holds one JSON document).
+    /// Report format: `table` (or `text`) for humans, `json` or `yaml` for scripts (stdout then
+    /// holds that one document).
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     /// Never delete anything after a failed rollback, even with --cleanup-on-fail; only report.
@@ -281,12 +297,17 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
 /// clap's error as one line, without its `error: ` prefix.
 fn clap_line(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
-    rendered
+    let first = rendered.lines().next().unwrap_or("invalid flag");
+    let mut line = first.trim_start_matches("error: ").to_string();
+    // What would have been taken, on the same line.
+    let possible = rendered
         .lines()
-        .next()
-        .unwrap_or("invalid flag")
-        .trim_start_matches("error: ")
-        .to_string()
+        .map(str::trim)
+        .find(|l| l.starts_with("[possible values"));
+    if let Some(possible) = possible {
+        line = format!("{line} {possible}");
+    }
+    line
 }
 
 /// The command line, sorted: ours (for clap), helm's global flags, `helm rollback`'s flags and

@@ -62,7 +62,7 @@ fn bad_revisions_and_names_are_one_line_errors() {
         (&["Web_1"][..], "invalid release name"),
         (&[][..], "requires at least 1 argument"),
         (&["a", "1", "2"][..], "at most 2 arguments"),
-        (&["a", "--output", "yaml"][..], "invalid value 'yaml'"),
+        (&["a", "--output", "xml"][..], "invalid value 'xml'"),
         (&["a", "--timeout"][..], "flag needs an argument: --timeout"),
         (
             &["a", "2", "--diagnose"][..],

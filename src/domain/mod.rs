@@ -27,6 +27,7 @@ pub mod readiness;
 pub mod record;
 pub mod release;
 pub mod render;
+pub mod render_yaml;
 pub mod report;
 pub mod snapshot;
 pub mod strategic;

@@ -96,6 +96,18 @@ impl Ending {
         Ending::not_attempted(invocation, failure, started)
     }
 
+    /// A command line this helm does not take, found once helm's version is known: exit 2 and
+    /// one line, as for any usage error; nothing was read or written.
+    pub(crate) fn usage(message: String) -> Ending {
+        Ending {
+            exit: Exit::Usage,
+            report: None,
+            error_line: Some(message),
+            diagnosis: None,
+            incident: None,
+        }
+    }
+
     /// Another run holds the release: exit 6, naming the holder.
     pub(crate) fn busy(invocation: &Invocation, holder: &str) -> Ending {
         let message = format!(

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::cli::{Invocation, OutputFormat};
+use crate::cli::Invocation;
 use crate::domain::exit::Exit;
 use crate::domain::incident::{self, Entry};
 use crate::domain::release::ListedRelease;
@@ -71,7 +71,7 @@ fn diagnose_each(
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let entries = Mutex::new(Vec::with_capacity(listed.len()));
-    let progress = Progress::new(listed.len(), invocation.own.output != OutputFormat::Json);
+    let progress = Progress::new(listed.len(), !invocation.own.output.is_document());
     let workers = invocation.own.max_parallel.min(listed.len()).max(1);
     std::thread::scope(|scope| {
         for _ in 0..workers {

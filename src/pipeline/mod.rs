@@ -33,7 +33,7 @@ pub use self::ending::Ending;
 use self::capture::Step;
 use self::session::Session;
 use self::tools::Tools;
-use crate::cli::{Invocation, KubeSettings};
+use crate::cli::{helm_flags, Invocation, KubeSettings};
 use crate::io::trace;
 
 /// `--version`: ours, then the helm `helm_bin` is (or why it cannot be asked) and whether the
@@ -68,6 +68,14 @@ pub fn run(invocation: &Invocation, env: &(dyn Fn(&str) -> Option<String> + Sync
     if let Some(missing) = missing_kubeconfig(&invocation.kube, env) {
         let error = anyhow::anyhow!("kubeconfig {missing}: no such file");
         return Ending::failed_at(invocation, Step::Kubeconfig, error, started);
+    }
+    // helm stops on a flag its `helm rollback` does not know, but only after our capture and
+    // preflight: said first. The version is remembered, so capture does not ask again.
+    if let Ok(version) = tools.helm.version() {
+        let unknown = helm_flags::unknown_rollback_flag(&invocation.rollback_args, version.major);
+        if let Some(message) = unknown {
+            return Ending::usage(message);
+        }
     }
     // The proxy starts now, on the main thread, and is listening by the time capture needs it.
     tools.kubectl.connect();

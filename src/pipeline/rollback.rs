@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cli::OutputFormat;
 use crate::domain::classify::{self, Class, Finding};
 use crate::domain::record::{Attempt, RollbackRecord};
 use crate::domain::report::errors_of;
@@ -45,10 +44,10 @@ impl Session<'_> {
 
     /// Runs helm once and classifies what it printed; the attempt goes into the record.
     fn attempt(&mut self, number: u32) -> Result<Output, Ending> {
-        let echo = match self.invocation.own.output {
-            OutputFormat::Text => Echo::Stdout,
-            // stdout must carry our JSON document alone; helm's own output still reaches the user.
-            OutputFormat::Json => Echo::Stderr,
+        // stdout must carry our document alone; helm's own output still reaches the user.
+        let echo = match self.invocation.own.output.is_document() {
+            false => Echo::Stdout,
+            true => Echo::Stderr,
         };
         let started = Instant::now();
         let snapshot = self.snapshot();
