@@ -13,6 +13,7 @@ use crate::domain::model::Revision;
 use crate::domain::preflight::Pending;
 use crate::domain::readiness;
 use crate::domain::report::LeftoverEntry;
+use crate::domain::report::SCHEMA_VERSION;
 use crate::domain::strays::Stray;
 use crate::domain::target;
 use crate::domain::verify::Drift;
@@ -86,6 +87,9 @@ pub struct NotReady {
 /// The JSON document of `--diagnose --output json` (schema in docs/diagnose.md).
 #[derive(Clone, Debug, Serialize)]
 pub struct Diagnosis {
+    /// `diagnosis`: which document this is.
+    pub kind: &'static str,
+    pub schema_version: u32,
     pub release: String,
     pub namespace: String,
     pub helm_version: String,
@@ -195,6 +199,8 @@ pub fn diagnose(inputs: Inputs) -> Diagnosis {
         fix_command: Some((inputs.commands.describe)(object)),
     }));
     Diagnosis {
+        kind: "diagnosis",
+        schema_version: SCHEMA_VERSION,
         release: inputs.release.to_string(),
         namespace: inputs.namespace.to_string(),
         helm_version: inputs.helm_version.to_string(),

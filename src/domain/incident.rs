@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::domain::diagnosis::{Diagnosis, Severity};
+use crate::domain::report::SCHEMA_VERSION;
 
 /// One release of the view: its diagnosis, or why it could not be read.
 #[derive(Debug, Serialize)]
@@ -33,6 +34,7 @@ pub struct Summary {
 #[derive(Debug, Serialize)]
 pub struct Incident {
     pub kind: &'static str,
+    pub schema_version: u32,
     /// The namespace looked at; `null` for every namespace (`-A`).
     pub namespace: Option<String>,
     pub releases: Vec<Entry>,
@@ -91,6 +93,7 @@ pub fn assemble(
     let healthy = summary.healthy == summary.releases;
     Incident {
         kind: "incident",
+        schema_version: SCHEMA_VERSION,
         namespace,
         releases,
         summary,

@@ -359,6 +359,8 @@ mod tests {
         let stderr = std::fs::read(format!("tests/fixtures/real-helm/{stderr_fixture}")).unwrap();
         let findings = classify(&stderr);
         Report {
+            kind: "rollback",
+            schema_version: crate::domain::report::SCHEMA_VERSION,
             release: "seed-h4".into(),
             namespace: Some("default".into()),
             helm_version: Some("v4.3.1".into()),

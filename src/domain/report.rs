@@ -96,9 +96,16 @@ impl From<&Action> for ReconciledEntry {
     }
 }
 
+/// The version of the JSON documents' shape (`schema_version` in each, docs/schema/): raised
+/// when a key is removed or changes its meaning, not when one is added.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// The JSON document of `--output json`; its fields are a public contract (see docs/json.md).
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// `rollback`: which document this is (`--diagnose` prints a `diagnosis`).
+    pub kind: &'static str,
+    pub schema_version: u32,
     pub release: String,
     pub namespace: Option<String>,
     pub helm_version: Option<String>,
@@ -374,6 +381,8 @@ impl Report {
 
     fn blank(release: &str, namespace: Option<String>) -> Report {
         Report {
+            kind: "rollback",
+            schema_version: SCHEMA_VERSION,
             release: release.to_string(),
             namespace,
             helm_version: None,

@@ -17,6 +17,7 @@ mod plugin;
 mod releases;
 mod run;
 mod scenario;
+pub mod schema;
 
 // Tests name these as `support::Scenario`, `support::bed()`, …; a binary that names only some of
 // them would warn about the rest, for the reason dead code is allowed above.

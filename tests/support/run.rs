@@ -77,9 +77,19 @@ impl Run {
         })
     }
 
+    /// stdout as one JSON document; one of ours must also be what its schema says.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
+        let document = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"));
+        if let Some(violations) = super::schema::violations(&document) {
+            assert!(
+                violations.is_empty(),
+                "the document breaks docs/schema/{}.schema.json:\n{}\n{self}",
+                document["kind"],
+                violations.join("\n")
+            );
+        }
+        document
     }
 
     pub fn ok(self) -> Run {
