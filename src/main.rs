@@ -15,7 +15,17 @@ use helm_safe_rollback::pipeline::{self, Ending};
 
 fn main() -> ExitCode {
     let env = |key: &str| std::env::var(key).ok();
-    let exit = match cli::parse(std::env::args_os().skip(1).collect(), &env) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    // helm's plugin completion (plugin.complete): never a run.
+    if args.first().is_some_and(|a| a == "__complete") {
+        let words: Vec<String> = args[1..]
+            .iter()
+            .map(|a| a.to_string_lossy().into())
+            .collect();
+        to_stdout(&pipeline::complete(&words, &env));
+        return ExitCode::SUCCESS;
+    }
+    let exit = match cli::parse(args, &env) {
         Ok(cli::Parsed::Help(text)) => {
             to_stdout(&format!("{text}\n"));
             Exit::Success

@@ -20,7 +20,13 @@ use support::file_server::FileServer;
 use support::{HelmMajor, Run, Scenario};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
-const PLUGIN_FILES: [&str; 4] = ["plugin.yaml", "install.sh", "LICENSE", "README.md"];
+const PLUGIN_FILES: [&str; 5] = [
+    "plugin.yaml",
+    "install.sh",
+    "plugin.complete",
+    "LICENSE",
+    "README.md",
+];
 /// Ours, so that no user setting (or another test's) steers an install.
 const HSR_VARS: [&str; 4] = [
     "HSR_PREBUILT_BINARY",
@@ -205,7 +211,13 @@ fn release_packaging_is_reproducible() {
     // At the root: helm 3 looks for plugin.yaml there and nowhere else.
     assert_eq!(
         plugin.lines().collect::<Vec<_>>(),
-        ["LICENSE", "README.md", "install.sh", "plugin.yaml"],
+        [
+            "LICENSE",
+            "README.md",
+            "install.sh",
+            "plugin.complete",
+            "plugin.yaml"
+        ],
         "{plugin}"
     );
 }

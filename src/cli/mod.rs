@@ -7,6 +7,7 @@
 //! kubectl). Our own flags are parsed by clap.
 
 pub mod commands;
+pub mod complete;
 pub mod helm_flags;
 mod kube;
 

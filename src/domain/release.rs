@@ -92,6 +92,11 @@ pub fn parse_templated_revision(printed: &[u8]) -> StoredRevision {
 pub struct ListedRelease {
     pub name: String,
     pub namespace: String,
+    /// `NAME-VERSION` and the newest revision's status, as `helm list` shows them.
+    #[serde(default)]
+    pub chart: String,
+    #[serde(default)]
+    pub status: String,
 }
 
 pub fn parse_list(json: &[u8]) -> Result<Vec<ListedRelease>> {

@@ -9,6 +9,7 @@
 //! which `main` prints.
 
 pub mod capture;
+mod complete;
 mod diagnose;
 mod ending;
 mod exclusion;
@@ -31,6 +32,7 @@ use std::time::Instant;
 pub use self::ending::Ending;
 
 use self::capture::Step;
+pub use self::complete::complete;
 use self::session::Session;
 use self::tools::Tools;
 use crate::cli::{helm_flags, Invocation, KubeSettings};

@@ -135,7 +135,7 @@ impl Scenario {
             let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
             let source = self.home.path().join("plugin-src");
             std::fs::create_dir_all(&source).expect("create the plugin dir");
-            for file in ["plugin.yaml", "install.sh"] {
+            for file in ["plugin.yaml", "install.sh", "plugin.complete"] {
                 std::fs::copy(repo.join(file), source.join(file)).expect("copy the plugin");
             }
             let mut command = Command::new(USER_HELM);
