@@ -127,11 +127,19 @@ fn classify_line(line: &str, context: Context) -> (Context, Vec<(Class, String)>
     if context == Context::Debug && (line.starts_with('\t') || go_stack_frame().is_match(line)) {
         return (Context::Debug, vec![(Class::Info, line.to_string())]);
     }
-    if line.starts_with("WARNING: ") || line.starts_with("W1") || line.starts_with("W0") {
-        // helm 3's kubeconfig permission warnings and client-go's klog warnings.
-        if klog_or_helm_warning().is_match(line) {
-            return (Context::Start, vec![(Class::Warning, line.to_string())]);
-        }
+    // client-go's own log (klog): its informational lines (a watch that ended when helm
+    // stopped waiting) say nothing of the rollback; its warnings and errors are warnings, as
+    // helm's verdict is its `Error:` line.
+    if let Some(captures) = klog_line().captures(line) {
+        let class = match &captures[1] {
+            "I" => Class::Info,
+            _ => Class::Warning,
+        };
+        return (Context::Start, vec![(class, line.to_string())]);
+    }
+    if line.starts_with("WARNING: ") {
+        // helm 3's kubeconfig permission warnings.
+        return (Context::Start, vec![(Class::Warning, line.to_string())]);
     }
     if success_message().is_match(line) {
         return (Context::Start, vec![(Class::Info, line.to_string())]);
@@ -284,9 +292,12 @@ fn go_stack_frame() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"^[\w./-]+\.(\(\*?\w+\)\.)?[\w.]+$").unwrap())
 }
 
-fn klog_or_helm_warning() -> &'static Regex {
+/// klog's header: severity, `MMDD hh:mm:ss.uuuuuu`, thread id, `file:line]`.
+fn klog_line() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^(WARNING: |W\d{4} \d\d:\d\d:\d\d\.\d+ )").unwrap())
+    RE.get_or_init(|| {
+        Regex::new(r"^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w./-]+:\d+\] ").unwrap()
+    })
 }
 
 fn success_message() -> &'static Regex {

@@ -262,3 +262,25 @@ fn hook_failures_are_one_primary_error() {
         }
     }
 }
+
+/// client-go's klog line (a watch that ended while helm 4 applied, seen in the corpus suite on
+/// a loaded bed) comes before helm's own: it is informational, and the API server's reason in
+/// the WARN and Error lines stays the primary error.
+#[test]
+fn client_go_log_lines_are_not_the_cause() {
+    let findings = classify(&fixture("corpus/velero-helm-v4.3.1-klog-watch.stderr"));
+    let info = of(&findings, Class::Info);
+    assert!(
+        info.iter()
+            .any(|l| l.starts_with("I1204 18:43:03.240093") && l.contains("watch ended")),
+        "{findings:#?}"
+    );
+    let primary = of(&findings, Class::Primary);
+    assert!(!primary.is_empty(), "{findings:#?}");
+    assert!(
+        primary
+            .iter()
+            .all(|p| p.contains("Invalid value: \"corpus/bad/key\"")),
+        "{primary:#?}"
+    );
+}
