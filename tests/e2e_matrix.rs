@@ -17,7 +17,8 @@
 //!   it (helm 3 fails, helm 4 takes it over with a WARN); a failure leads with its cause.
 //! - `flags`: `--help` reaches us and names every flag of that helm's `helm rollback --help`;
 //!   every value flag of that helm passes through in `--flag value` form; a flag another
-//!   version has and this one lacks is helm's own `Error: unknown flag`, and changes nothing.
+//!   version has and this one lacks is helm's own `Error: unknown flag`, said by us before
+//!   anything runs (exit 2), and changes nothing; every flag it has is taken.
 //!
 //! `HSR_MATRIX_VERSIONS=v3.9.4,v4.3.1` runs some versions only (the table says which were left
 //! out); `HSR_MATRIX_THREADS` (default 3) is how many versions run at once.
@@ -567,10 +568,11 @@ fn flags_pass_through(helm: &MatrixHelm, flags: &[HelmFlag], all_flags: &[HelmFl
         );
     }
 
-    // Flags other versions have and this one does not know: helm's own error, and nothing
-    // changes. Whether this helm knows a flag is its own answer to `rollback --flag --help`
-    // (cobra rejects an unknown flag before it prints help, and touches no cluster): a flag it
-    // hides but accepts (helm 4's deprecated --force) is not unknown.
+    // Flags other versions have and this one does not know: helm's own words, said before
+    // anything runs (exit 2), and nothing changes; the flags it knows are never refused.
+    // Whether this helm knows a flag is its own answer to `rollback --flag --help` (cobra
+    // rejects an unknown flag before it prints help, and touches no cluster): a flag it hides
+    // but accepts (helm 4's deprecated --force) is not unknown.
     let history_before = s.helm(&["history", "f", "-o", "json"]).ok().stdout;
     for other in all_flags {
         // The form the version that has it takes: `--flag=value` when it needs a value.
@@ -585,6 +587,8 @@ fn flags_pass_through(helm: &MatrixHelm, flags: &[HelmFlag], all_flags: &[HelmFl
                 .expect("helm rollback --help"),
         );
         if probe.code == 0 {
+            let plan = s.safe_rollback(&["f", "1", &flag, "--plan"]);
+            assert_eq!(plan.code, 0, "{flag}: this helm knows it:\n{plan}");
             continue;
         }
         let expected = format!("Error: unknown flag: --{}", other.name);
@@ -593,10 +597,11 @@ fn flags_pass_through(helm: &MatrixHelm, flags: &[HelmFlag], all_flags: &[HelmFl
             "{flag}: {probe}"
         );
         let run = s.safe_rollback(&["f", "2", &flag]);
-        assert_eq!(run.code, 1, "{flag}: helm's exit code: {run}");
-        assert!(
-            run.stderr.lines().any(|l| l == expected),
-            "{flag}: helm's own line {expected:?} must reach the user unchanged:\n{run}"
+        assert_eq!(run.code, 2, "{flag}: a usage error: {run}");
+        assert_eq!(
+            run.plugin_stderr_lines(),
+            [expected.as_str()],
+            "{flag}: helm's own line, alone:\n{run}"
         );
         let history_after = s.helm(&["history", "f", "-o", "json"]).ok().stdout;
         assert_eq!(history_before, history_after, "{flag}: nothing ran");

@@ -40,7 +40,10 @@ const ROLLBACK_FLAGS: [(&str, &str); 12] = [
         "cleanup-on-fail",
         "helm rollback: delete new resources when the rollback fails",
     ),
-    ("description", "helm 4: a description for the rollback"),
+    (
+        "description",
+        "helm 4.3 and later: a description for the rollback",
+    ),
     ("dry-run", "helm rollback: simulate the rollback"),
     ("force", "helm 3: replace objects that cannot be patched"),
     (

@@ -35,7 +35,7 @@ pub const GLOBAL_BOOL_FLAGS: &[&str] = &["debug", "kube-insecure-skip-tls-verify
 pub const ROLLBACK_VALUE_FLAGS: &[&str] = &["description", "history-max", "server-side", "timeout"];
 
 /// `helm rollback`'s own flags, as each major's `cmd/rollback.go` defines them (the same from
-/// helm 3.9 to 3.19, and from 4.0 to 4.3). None has a shorthand.
+/// helm 3.9 to 3.19; from 4.0 on, with `--description` from 4.3). None has a shorthand.
 const HELM3_ROLLBACK_FLAGS: &[&str] = &[
     "cleanup-on-fail",
     "dry-run",
@@ -65,10 +65,19 @@ const HELM4_ROLLBACK_FLAGS: &[&str] = &[
 /// The first of `rollback_args` that this helm's `helm rollback` does not know, in pflag's
 /// words (`unknown flag: --x`, `unknown shorthand flag: 'x' in -x`): helm would stop on it, but
 /// only after the capture and the preflight, so it is a usage error before anything runs.
-pub fn unknown_rollback_flag(rollback_args: &[String], helm_major: u64) -> Option<String> {
-    let known = match helm_major {
-        3 => HELM3_ROLLBACK_FLAGS,
-        _ => HELM4_ROLLBACK_FLAGS,
+pub fn unknown_rollback_flag(rollback_args: &[String], helm_version: &str) -> Option<String> {
+    let mut numbers = helm_version.trim_start_matches('v').split('.');
+    let mut number = || {
+        numbers
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let (major, minor) = (number(), number());
+    let known = |name: &str| match major {
+        3 => HELM3_ROLLBACK_FLAGS.contains(&name),
+        _ if name == "description" => minor >= 3,
+        _ => HELM4_ROLLBACK_FLAGS.contains(&name),
     };
     let mut args = rollback_args.iter();
     while let Some(arg) = args.next() {
@@ -78,7 +87,7 @@ pub fn unknown_rollback_flag(rollback_args: &[String], helm_major: u64) -> Optio
         if !arg.starts_with("--") {
             return Some(format!("unknown shorthand flag: '{name}' in {arg}"));
         }
-        if !known.contains(&name.as_str()) {
+        if !known(&name) {
             return Some(format!("unknown flag: --{name}"));
         }
         if ROLLBACK_VALUE_FLAGS.contains(&name.as_str()) && !arg.contains('=') {
@@ -407,7 +416,13 @@ mod tests {
 
     #[test]
     fn flags_this_helm_does_not_know_are_named_as_pflag_names_them() {
-        let unknown = |list: &[&str], major| unknown_rollback_flag(&args(list), major);
+        let unknown = |list: &[&str], major| {
+            let version = match major {
+                3 => "v3.17.3",
+                _ => "v4.3.1",
+            };
+            unknown_rollback_flag(&args(list), version)
+        };
         let both = [
             "--wait",
             "--timeout",
@@ -441,6 +456,13 @@ mod tests {
         assert_eq!(
             unknown(&["-z1"], 3).as_deref(),
             Some("unknown shorthand flag: 'z' in -z1")
+        );
+        let description = args(&["--description", "x"]);
+        assert_eq!(unknown_rollback_flag(&description, "v4.3.1"), None);
+        assert_eq!(
+            unknown_rollback_flag(&description, "v4.2.3").as_deref(),
+            Some("unknown flag: --description"),
+            "helm 4.3 added it"
         );
         // A value that looks like a flag belongs to the flag before it.
         assert_eq!(unknown(&["--description", "--not-a-flag"], 4), None);

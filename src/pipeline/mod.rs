@@ -74,7 +74,8 @@ pub fn run(invocation: &Invocation, env: &(dyn Fn(&str) -> Option<String> + Sync
     // helm stops on a flag its `helm rollback` does not know, but only after our capture and
     // preflight: said first. The version is remembered, so capture does not ask again.
     if let Ok(version) = tools.helm.version() {
-        let unknown = helm_flags::unknown_rollback_flag(&invocation.rollback_args, version.major);
+        let unknown =
+            helm_flags::unknown_rollback_flag(&invocation.rollback_args, &version.version);
         if let Some(message) = unknown {
             return Ending::usage(message);
         }
