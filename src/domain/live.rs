@@ -15,6 +15,14 @@ use crate::domain::model::{
 };
 use crate::domain::{gitops, yaml11};
 
+/// Of objects as the API server returned them, the one with this uid (this very object, not
+/// another of the same name).
+pub fn with_uid<'v>(bodies: &'v [serde_json::Value], uid: &str) -> Option<&'v serde_json::Value> {
+    bodies
+        .iter()
+        .find(|b| b.pointer("/metadata/uid").and_then(|u| u.as_str()) == Some(uid))
+}
+
 /// The identity of one object as kubectl printed it.
 pub fn identity_of(value: &serde_json::Value) -> Option<LiveObject> {
     let document = KubeDocument::deserialize(value).ok()?;

@@ -5,6 +5,7 @@
 
 use crate::cli::commands;
 use crate::domain::immutable::{self, ImmutableChange};
+use crate::domain::live;
 use crate::domain::model::LiveObject;
 use crate::domain::plan;
 use crate::domain::preflight::{self, Findings};
@@ -42,11 +43,7 @@ impl Session<'_> {
         let rollback = commands::rollback_command(self.invocation, namespace, snapshot.to_revision);
         for (object, message) in rejected {
             let live = snapshot.live.iter().find(|l| l.is(object, namespace));
-            let body = live.and_then(|live| {
-                bodies.iter().find(|b| {
-                    b.pointer("/metadata/uid").and_then(|u| u.as_str()) == Some(&live.uid)
-                })
-            });
+            let body = live.and_then(|live| live::with_uid(&bodies, &live.uid));
             let target = snapshot
                 .target_documents
                 .iter()

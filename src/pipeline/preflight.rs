@@ -8,6 +8,7 @@ use crate::cli::commands;
 use crate::cli::Invocation;
 use crate::domain::destructive::{self, Destroys, DestructiveDelete};
 use crate::domain::frozen::{self, FrozenRender};
+use crate::domain::live;
 use crate::domain::model::{LiveObject, ObjectRef};
 use crate::domain::plan::{Decision, Leftover, Plan};
 use crate::domain::preflight::{self, Allowances, Findings, Pending};
@@ -125,11 +126,7 @@ impl Session<'_> {
             unchecked.push(format!("what the deletes destroy: {error:#}"));
         }
         let bodies = bodies.unwrap_or_default();
-        let body_of = |object: &LiveObject| {
-            bodies
-                .iter()
-                .find(|b| b.pointer("/metadata/uid").and_then(|u| u.as_str()) == Some(&object.uid))
-        };
+        let body_of = |object: &LiveObject| live::with_uid(&bodies, &object.uid);
         let mut count = |body: &serde_json::Value| {
             let (group, version, plural, _) = destructive::served_resource(body)?;
             match self.tools.kubectl.count_all(&group, &version, &plural) {
