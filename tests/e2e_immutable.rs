@@ -67,19 +67,28 @@ fn fields_that_cannot_change_are_refused_or_replaced(helm: HelmMajor) {
     let s = Scenario::new(bed, helm, "immutable");
     let ns = s.namespace.clone();
     let chart = s.write_chart("immutable", CHART);
-    s.helm(&["install", "seed", &chart]).ok();
-    // What a user does to get an upgrade past the same fields.
-    s.kubectl(&[
-        "delete",
-        "deployment/seed-web",
-        "statefulset/seed-db",
-        "--cascade=orphan",
-        "--wait=true",
-    ])
-    .ok();
-    let values = ["--set", "tier=front", "--set", "size=2Gi"];
-    s.helm(&[&["upgrade", "seed", &chart][..], &values[..]].concat())
-        .ok();
+    // Each release made as a user makes it: the upgrade gets past the same fields by orphaning.
+    let release = |name: &str| {
+        s.helm(&["install", name, &chart]).ok();
+        let (web, db) = (
+            format!("deployment/{name}-web"),
+            format!("statefulset/{name}-db"),
+        );
+        s.kubectl(&["delete", &web, &db, "--cascade=orphan", "--wait=true"])
+            .ok();
+        let values = ["--set", "tier=front", "--set", "size=2Gi"];
+        s.helm(&[&["upgrade", name, &chart][..], &values[..]].concat())
+            .ok();
+    };
+    release("seed");
+    // The twin, rolled back by native helm: the reference for the refusal below.
+    release("twin");
+    let native = s.helm(&["rollback", "twin", "1"]);
+    assert_ne!(
+        native.code, 0,
+        "native helm must fail on the same fields:\n{native}"
+    );
+    assert!(native.stderr.contains("field is immutable"), "{native}");
     let history = || s.helm(&["history", "seed", "-o", "json"]).ok().stdout;
     let before = history();
     let uids = || {
