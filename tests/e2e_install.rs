@@ -41,6 +41,7 @@ for_both_helms!(
     failing_downloads_are_retried_with_curl_and_wget,
     tampered_archive_wrong_or_missing_checksum_install_nothing,
     air_gapped_archive_installs_and_needs_its_checksum,
+    signed_plugin_tarball_installs_verified_and_a_forgery_is_refused,
 );
 
 fn version_in(file: &str, prefix: &str) -> String {
@@ -65,8 +66,16 @@ fn version_has_one_source() {
 
 /// `scripts/release --binary <this test build> --out OUT`.
 fn scripts_release(out: &Path) -> Run {
+    scripts_release_with(
+        out,
+        &mut Command::new(Path::new(REPO).join("scripts/release")),
+    )
+}
+
+/// `scripts/release --binary <this test build> --out OUT` and whatever `command` adds.
+fn scripts_release_with(out: &Path, command: &mut Command) -> Run {
     let run = Run::from(
-        Command::new(Path::new(REPO).join("scripts/release"))
+        command
             .arg("--binary")
             .arg(env!("CARGO_BIN_EXE_helm-safe-rollback"))
             .arg("--out")
@@ -307,8 +316,8 @@ fn helm_plugin_install(s: &Scenario, args: &[&str], env: &[(&str, &OsStr)]) -> R
 }
 
 /// helm 4 verifies a plugin tarball's signature (a .prov beside it) unless told not to; helm 3
-/// has no such check (and no such flag). Releases are not signed yet (README, Install;
-/// docs/install.md).
+/// has no such check (and no such flag). The tests' shared release is unsigned, as a build
+/// without the project's key is; the signed one has a test of its own.
 fn unsigned_tarball_flags(helm: HelmMajor) -> &'static [&'static str] {
     match helm {
         HelmMajor::V3 => &[],
@@ -629,4 +638,183 @@ fn air_gapped_archive_installs_and_needs_its_checksum(helm: HelmMajor) {
             assert_refused(&s, &install, "no checksum file");
         }
     }
+}
+
+/// A throwaway gpg key in a GNUPGHOME of its own: what `scripts/release --sign` signs with, and
+/// its public half as the binary keyring `helm plugin install --keyring` reads.
+struct SigningKey {
+    home: tempfile::TempDir,
+    fingerprint: String,
+    keyring: PathBuf,
+}
+
+impl SigningKey {
+    fn new() -> SigningKey {
+        // gpg's agent socket lives in GNUPGHOME, whose path must stay short.
+        let home = tempfile::Builder::new()
+            .prefix("hsr-gpg.")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let gpg = |args: &[&str]| {
+            let output = Command::new("gpg")
+                .env("GNUPGHOME", home.path())
+                .args(["--batch", "--quiet"])
+                .args(args)
+                .output()
+                .expect("gpg is needed to sign a release (Debian/Ubuntu: apt install gnupg)");
+            let run = Run::from(output.clone());
+            assert!(output.status.success(), "gpg {args:?}:\n{run}");
+            output.stdout
+        };
+        let uid = "helm-safe-rollback test signer <test@helm-safe-rollback.invalid>";
+        gpg(&[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            uid,
+            "rsa3072",
+            "sign",
+            "never",
+        ]);
+        let listing = String::from_utf8(gpg(&["--with-colons", "--list-secret-keys"])).unwrap();
+        let fingerprint = listing
+            .lines()
+            .find_map(|line| line.strip_prefix("fpr:"))
+            .map(|rest| rest.trim_matches(':').to_string())
+            .expect("a fingerprint");
+        let keyring = home.path().join("public.gpg");
+        std::fs::write(&keyring, gpg(&["--export", &fingerprint])).unwrap();
+        SigningKey {
+            home,
+            fingerprint,
+            keyring,
+        }
+    }
+}
+
+impl Drop for SigningKey {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--kill", "gpg-agent"])
+            .output();
+    }
+}
+
+/// The plugin tarball in `dir` repacked with one more line in install.sh, under the same name:
+/// what someone who can write to the release server would publish.
+fn forge_plugin_tarball(dir: &Path) {
+    let tarball = dir.join(&release().plugin_archive);
+    let unpacked = dir.join("forged");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let tar = |args: &[&OsStr]| {
+        let run = Run::from(Command::new("tar").args(args).output().unwrap());
+        assert_eq!(run.code, 0, "tar:\n{run}");
+    };
+    tar(&[
+        "-xzf".as_ref(),
+        tarball.as_os_str(),
+        "-C".as_ref(),
+        unpacked.as_os_str(),
+    ]);
+    let script = unpacked.join("install.sh");
+    let mut text = std::fs::read_to_string(&script).unwrap();
+    text.push_str("\necho FORGED-HOOK-RAN >&2\n");
+    std::fs::write(&script, text).unwrap();
+    tar(&[
+        "-czf".as_ref(),
+        tarball.as_os_str(),
+        "-C".as_ref(),
+        unpacked.as_os_str(),
+        ".".as_ref(),
+    ]);
+}
+
+/// A release signed by `scripts/release --sign`: helm 4 installs the plugin tarball with
+/// verification on (its default) against the signer's public key, and refuses it against a
+/// keyring without the signer (the project's own key, which did not sign this) or once the
+/// tarball was repacked; nothing is installed then. helm 3 verifies nothing and installs the
+/// same signed release as it is.
+fn signed_plugin_tarball_installs_verified_and_a_forgery_is_refused(helm: HelmMajor) {
+    let bed = bed_or_skip!();
+    let key = SigningKey::new();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join(release().path());
+    let signed = scripts_release_with(
+        &dir,
+        Command::new(Path::new(REPO).join("scripts/release"))
+            .env("GNUPGHOME", key.home.path())
+            .args(["--sign", &key.fingerprint]),
+    );
+    let prov = dir.join(format!("{}.prov", release().plugin_archive));
+    assert!(prov.exists(), "no .prov:\n{signed}");
+    let sum =
+        std::fs::read_to_string(dir.join(format!("{}.sha256", release().plugin_archive))).unwrap();
+    let sum = sum.split_whitespace().next().unwrap().to_string();
+    let url = |server: &FileServer| {
+        format!(
+            "{}/{}/{}",
+            server.url(),
+            release().path(),
+            release().plugin_archive
+        )
+    };
+    let keyring = |path: &Path| ["--keyring".to_string(), path.display().to_string()];
+    let install = |s: &Scenario, server: &FileServer, keyring: &[String]| {
+        let mut args: Vec<&str> = keyring.iter().map(String::as_str).collect();
+        let url = url(server);
+        args.push(&url);
+        let base = server.url();
+        helm_plugin_install(s, &args, &[("HSR_RELEASE_BASE_URL", OsStr::new(&base))])
+    };
+    let server = FileServer::start(root.path());
+
+    if helm == HelmMajor::V3 {
+        let s = Scenario::new(bed, helm, "install-signed");
+        assert_installed(&s, &install(&s, &server, &[]));
+        return;
+    }
+
+    let s = Scenario::new(bed_clone(&bed), helm, "install-signed");
+    let verified = install(&s, &server, &keyring(&key.keyring));
+    assert_installed(&s, &verified);
+    for line in [
+        format!("Using Key With Fingerprint: {}", key.fingerprint),
+        format!("Plugin Hash Verified: sha256:{sum}"),
+    ] {
+        assert!(verified.stdout.contains(&line), "{line:?} in:\n{verified}");
+    }
+
+    let project_key = Path::new(REPO).join("keys/helm-safe-rollback-release.gpg");
+    let s = Scenario::new(bed_clone(&bed), helm, "install-wrong-key");
+    let wrong_key = install(&s, &server, &keyring(&project_key));
+    assert_ne!(
+        wrong_key.code, 0,
+        "another key's keyring must refuse:\n{wrong_key}"
+    );
+    assert!(wrong_key.stderr.contains("unknown entity"), "{wrong_key}");
+    assert_eq!(leftovers(&s), Vec::<PathBuf>::new(), "{wrong_key}");
+    assert_ne!(help(&s).code, 0, "the plugin must not run");
+
+    let s = Scenario::new(bed, helm, "install-forged");
+    let served = s.home.path().join("served");
+    support::copy_dir(root.path(), &served);
+    let served = served.join(release().path());
+    forge_plugin_tarball(&served);
+    let forged_server = FileServer::start(served.parent().unwrap());
+    let forged = install(&s, &forged_server, &keyring(&key.keyring));
+    assert_ne!(
+        forged.code, 0,
+        "a forged tarball must be refused:\n{forged}"
+    );
+    assert!(
+        forged.stderr.contains("sha256 sum does not match"),
+        "{forged}"
+    );
+    assert!(
+        !forged.stderr.contains("FORGED-HOOK-RAN"),
+        "its hook ran:\n{forged}"
+    );
+    assert_eq!(leftovers(&s), Vec::<PathBuf>::new(), "{forged}");
+    assert_ne!(help(&s).code, 0, "the plugin must not run");
 }
