@@ -5,7 +5,12 @@
 //! namespaced ones) by label selector, all at once and within one time budget. Only identities
 //! are kept. A group or list the server will not answer (RBAC, an aggregated API without a
 //! backend) is "not checked" with its reason, never an error.
+//!
+//! helm's label selects every release's objects, so what one namespace's lists found serves
+//! every release diagnosed in the same run: the incident view lists each namespace, and the
+//! cluster-scoped kinds, once (`ClaimsMemo`), not once per release.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -34,20 +39,92 @@ pub struct Claims {
     pub not_checked: Vec<String>,
 }
 
+/// What this run's lists found, by scope (a namespace, or `None` for the cluster-scoped kinds),
+/// with discovery's answer: kept for the run, so a scope is listed once however many releases
+/// ask for it.
+#[derive(Default)]
+pub(super) struct ClaimsMemo {
+    discovered: Option<Listable>,
+    scopes: HashMap<Option<String>, Claims>,
+}
+
+/// The listable resources of each API version, and what discovery could not answer.
+struct Listable {
+    resources: Vec<(String, Vec<ApiResource>)>,
+    not_checked: Vec<String>,
+}
+
 impl Kubectl {
     /// Lists every listable kind with helm's label: namespaced kinds in each of `namespaces`,
     /// cluster-scoped kinds once. Everything is due within `budget`; `Err` only when the API
-    /// server cannot be asked at all.
+    /// server cannot be asked at all. A scope an earlier call of this run listed is not listed
+    /// again.
     pub fn claims(&self, namespaces: &[String], budget: Duration) -> Result<Claims> {
-        let proxy = self.proxy()?;
+        // Held for the whole listing: a second caller waits for the first one's lists and
+        // then reuses them, instead of asking the same lists beside it.
+        let mut memo = self.claims_memo.lock().expect("claims memo");
         let started = std::time::Instant::now();
         let left = || budget.saturating_sub(started.elapsed());
-        let mut claims = Claims::default();
+        if memo.discovered.is_none() {
+            memo.discovered = Some(self.discover_listable(left())?);
+        }
+        let scopes: Vec<Option<String>> = namespaces
+            .iter()
+            .map(|n| Some(n.clone()))
+            .chain([None])
+            .collect();
+        let missing: Vec<Option<String>> = scopes
+            .iter()
+            .filter(|scope| !memo.scopes.contains_key(*scope))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let discovered = memo.discovered.as_ref().expect("discovered above");
+            let mut lists = Vec::new();
+            for (version, resources) in &discovered.resources {
+                for resource in resources {
+                    lists.extend(list_paths(version, resource, &missing)?);
+                }
+            }
+            let mut found: HashMap<Option<String>, Claims> = missing
+                .into_iter()
+                .map(|s| (s, Claims::default()))
+                .collect();
+            self.list_all(lists, left(), &mut found)?;
+            memo.scopes.extend(found);
+        }
+        let mut claims = Claims {
+            objects: Vec::new(),
+            not_checked: memo
+                .discovered
+                .as_ref()
+                .expect("discovered above")
+                .not_checked
+                .clone(),
+        };
+        for scope in &scopes {
+            let listed = &memo.scopes[scope];
+            claims.objects.extend(listed.objects.iter().cloned());
+            claims
+                .not_checked
+                .extend(listed.not_checked.iter().cloned());
+        }
+        claims.objects.sort_by(|a, b| a.uid.cmp(&b.uid));
+        claims.objects.dedup_by(|a, b| a.uid == b.uid);
+        Ok(claims)
+    }
+
+    /// Each API version's listable resources (the core one and every group's preferred one),
+    /// and what discovery could not answer.
+    fn discover_listable(&self, budget: Duration) -> Result<Listable> {
+        let proxy = self.proxy()?;
+        let started = std::time::Instant::now();
+        let mut not_checked = Vec::new();
         let mut versions = vec!["v1".to_string()];
-        let groups = proxy.send_all_within(vec![Request::get("/apis".into())], left())?;
+        let groups = proxy.send_all_within(vec![Request::get("/apis".into())], budget)?;
         match groups.into_iter().next() {
             Some(Ok(response)) if response.ok() => versions.extend(preferred_versions(&response)),
-            other => claims.not_checked.push(format!(
+            other => not_checked.push(format!(
                 "objects of API groups other than the core one: {}",
                 failure(other)
             )),
@@ -56,34 +133,34 @@ impl Kubectl {
             .iter()
             .map(|v| Ok(Request::get(discovery_path(v)?)))
             .collect::<Result<Vec<_>>>()?;
-        let mut lists = Vec::new();
-        let answers = proxy.send_all_within(requests, left())?;
-        for (version, answer) in versions.iter().zip(answers) {
-            let resources = match answer {
-                Ok(response) if response.ok() => parse_resource_list(&response.body)?,
-                other => {
-                    claims
-                        .not_checked
-                        .push(format!("objects of {version}: {}", failure(Some(other))));
-                    continue;
+        let answers = proxy.send_all_within(requests, budget.saturating_sub(started.elapsed()))?;
+        let mut discovered = Vec::new();
+        for (version, answer) in versions.into_iter().zip(answers) {
+            match answer {
+                Ok(response) if response.ok() => {
+                    let resources = parse_resource_list(&response.body)?;
+                    discovered.push((
+                        version,
+                        resources.into_iter().filter(|r| r.lists()).collect(),
+                    ));
                 }
-            };
-            for resource in resources.into_iter().filter(|r| r.lists()) {
-                lists.extend(list_paths(version, &resource, namespaces)?);
+                other => {
+                    not_checked.push(format!("objects of {version}: {}", failure(Some(other))))
+                }
             }
         }
-        self.list_all(lists, left(), &mut claims)?;
-        claims.objects.sort_by(|a, b| a.uid.cmp(&b.uid));
-        claims.objects.dedup_by(|a, b| a.uid == b.uid);
-        Ok(claims)
+        Ok(Listable {
+            resources: discovered,
+            not_checked,
+        })
     }
 
-    /// Every page of every list, within `budget`.
+    /// Every page of every list, within `budget`, into the claims of the list's scope.
     fn list_all(
         &self,
         mut pending: Vec<List>,
         budget: Duration,
-        claims: &mut Claims,
+        found: &mut HashMap<Option<String>, Claims>,
     ) -> Result<()> {
         let proxy = self.proxy()?;
         let started = std::time::Instant::now();
@@ -97,6 +174,7 @@ impl Kubectl {
             let mut next = Vec::new();
             let mut again = false;
             for (mut list, answer) in pending.into_iter().zip(answers) {
+                let claims = found.entry(list.namespace.clone()).or_default();
                 let response = match answer {
                     Ok(response) if response.ok() => response,
                     // Gone since discovery (a CRD removed), or not listable after all.
@@ -183,11 +261,18 @@ impl List {
     }
 }
 
-fn list_paths(version: &str, resource: &ApiResource, namespaces: &[String]) -> Result<Vec<List>> {
-    let scopes: Vec<Option<&str>> = match resource.namespaced {
-        true => namespaces.iter().map(|n| Some(n.as_str())).collect(),
-        false => vec![None],
-    };
+/// The lists of `resource` in those of `scopes` that are its kind of scope: each namespace for
+/// a namespaced kind, the cluster (`None`) for a cluster-scoped one.
+fn list_paths(
+    version: &str,
+    resource: &ApiResource,
+    scopes: &[Option<String>],
+) -> Result<Vec<List>> {
+    let scopes: Vec<Option<&str>> = scopes
+        .iter()
+        .map(Option::as_deref)
+        .filter(|scope| scope.is_some() == resource.namespaced)
+        .collect();
     scopes
         .into_iter()
         .map(|namespace| {

@@ -48,6 +48,8 @@ pub struct Kubectl {
     /// Held while discovering, so that capture's two threads (identities and dry run), which
     /// start at once, ask once and not twice.
     discovering: Mutex<()>,
+    /// What the listing of every kind found so far in this run (see `claims`).
+    claims_memo: Mutex<claims::ClaimsMemo>,
 }
 
 impl Kubectl {
@@ -58,6 +60,7 @@ impl Kubectl {
             proxy: OnceLock::new(),
             discovery: Mutex::new(HashMap::new()),
             discovering: Mutex::new(()),
+            claims_memo: Mutex::new(claims::ClaimsMemo::default()),
         }
     }
 
