@@ -407,6 +407,15 @@ data: {k: v}
     assert_eq!(run.code, 8, "{run}");
     let d = run.json();
     assert_eq!(state(&s, "seed"), before, "diagnose changed something");
+    // The incident view judges it alike, though it reads a deployed release's newest revision
+    // without `helm history`: the older revision that had a stray is read when one is found.
+    let view = s.safe_rollback(&["--diagnose", "--all", "--output", "json"]);
+    let entry = view.json()["releases"][0].clone();
+    let timeless = |mut diagnosis: serde_json::Value| {
+        diagnosis["duration_ms"] = serde_json::Value::Null;
+        diagnosis
+    };
+    assert_eq!(timeless(entry), timeless(d.clone()), "{view}");
     let strays = d["strays"].as_array().cloned().unwrap_or_default();
     let find = |kind: &str| {
         strays

@@ -85,6 +85,20 @@ fn a_namespace_of_releases_is_judged_worst_first(helm: HelmMajor) {
         "{run}"
     );
     assert_eq!(state(&s), before, "the incident view changed something");
+    // Each entry is what `--diagnose RELEASE` says, though a deployed release's newest
+    // revision is read without `helm history` (the pending one's age moves on: not compared).
+    for (i, release) in [(1, "seed"), (2, "edited"), (3, "calm")] {
+        let alone = s.safe_rollback(&[release, "--diagnose", "--output", "json"]);
+        let timeless = |mut diagnosis: serde_json::Value| {
+            diagnosis["duration_ms"] = serde_json::Value::Null;
+            diagnosis
+        };
+        assert_eq!(
+            timeless(releases[i].clone()),
+            timeless(alone.json()),
+            "{release}: {run}\n{alone}"
+        );
+    }
 
     let text = s.safe_rollback(&["--diagnose", "--all"]);
     assert_eq!(text.code, 8, "{text}");

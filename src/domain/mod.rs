@@ -21,6 +21,7 @@ pub mod lease_state;
 pub mod live;
 pub mod manifest;
 pub mod model;
+pub mod newest;
 pub mod plan;
 pub mod preflight;
 pub mod readiness;

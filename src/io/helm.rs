@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Result};
 
 use crate::domain::model::{HelmVersion, Revision};
+use crate::domain::newest;
 use crate::domain::release::{
     parse_history, parse_list, parse_templated_revision, parse_version, supported, ListedRelease,
     StoredRevision, REVISION_TEMPLATE,
@@ -94,6 +95,14 @@ impl Helm {
             },
             _ => parse_templated_revision(&output.stdout),
         })
+    }
+
+    /// The newest revision's history row, manifest and (helm 4) apply method, in one process
+    /// (`domain::newest`).
+    pub fn newest(&self, release: &str, major: u64) -> Result<(Revision, StoredRevision)> {
+        let template = newest::template(major);
+        let output = self.call("get all", &["get", "all", release, "--template", &template])?;
+        newest::parse(&output.stdout, major)
     }
 
     /// Every release in helm's namespace, or in every namespace: all statuses (helm 3 wants

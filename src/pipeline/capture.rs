@@ -77,6 +77,10 @@ pub struct Request<'a> {
     /// `--diagnose`: the "target" is the newest revision itself, so the dry run is
     /// verification's (the current revision written onto the live objects).
     pub current_only: bool,
+    /// The incident view, for a release `helm list` showed as deployed: the newest revision's
+    /// row, read with its manifest in one process, stands for the history while it says
+    /// deployed (`domain::newest`); otherwise `helm history` is read after all.
+    pub newest_deployed: bool,
 }
 
 /// The snapshot, and — when asked for — the API server's verdict on the target revision (a
@@ -149,6 +153,28 @@ struct Live {
     extra: anyhow::Result<Option<Vec<Document>>>,
 }
 
+/// The namespace given, or the kubeconfig context's; and the cluster, when it could be read:
+/// knowing it is for --finish's check, never a reason to stop a rollback.
+fn namespace_and_cluster(
+    given: Option<&str>,
+    kubeconfig: Option<anyhow::Result<(Cluster, Option<String>)>>,
+) -> (anyhow::Result<String>, Cluster) {
+    match (given, kubeconfig) {
+        (Some(namespace), Some(Ok((cluster, _)))) => (Ok(namespace.to_string()), cluster),
+        (Some(namespace), _) => (Ok(namespace.to_string()), Cluster::default()),
+        (None, Some(Ok((cluster, namespace)))) => {
+            (Ok(namespace.unwrap_or_else(|| "default".into())), cluster)
+        }
+        (None, Some(Err(error))) => (Err(error), Cluster::default()),
+        (None, None) => (
+            Err(anyhow::anyhow!(
+                "no namespace given and the kubeconfig not read"
+            )),
+            Cluster::default(),
+        ),
+    }
+}
+
 fn join<T>(thread: ScopedJoinHandle<'_, T>) -> T {
     thread.join().expect("a capture thread panicked")
 }
@@ -160,11 +186,32 @@ fn failed(step: Step, version: Option<&HelmVersion>) -> impl FnOnce(anyhow::Erro
 }
 
 impl Capturer<'_> {
+    /// The newest revision, and with `with_row` its history row read in the same process.
+    fn newest(
+        &self,
+        major: u64,
+        with_row: bool,
+    ) -> anyhow::Result<(StoredDocuments, Option<Revision>)> {
+        if !with_row {
+            return Ok((self.revision(None, major)?, None));
+        }
+        let (row, stored) = self.helm.newest(self.request.release, major)?;
+        Ok((self.documents(stored, None)?, Some(row)))
+    }
+
     /// A revision's manifest, parsed once and in full (the target's bodies serve the dry run
     /// and verification), with its apply method. `None` reads the newest revision: what
     /// `helm rollback` rolls back from.
     fn revision(&self, revision: Option<u64>, major: u64) -> anyhow::Result<StoredDocuments> {
         let stored = self.helm.revision(self.request.release, revision, major)?;
+        self.documents(stored, revision)
+    }
+
+    fn documents(
+        &self,
+        stored: release::StoredRevision,
+        revision: Option<u64>,
+    ) -> anyhow::Result<StoredDocuments> {
         let documents = manifest::parse_documents(stored.manifest.as_bytes()).with_context(
             || match revision {
                 Some(r) => format!("manifest of revision {r}"),
@@ -184,43 +231,55 @@ impl Capturer<'_> {
         scope: &'scope Scope<'scope, 'env>,
     ) -> Result<Release, CaptureError> {
         let (helm, request) = (self.helm, self.request);
-        let history = scope.spawn(move || helm.history(request.release));
+        let history =
+            (!request.newest_deployed).then(|| scope.spawn(move || helm.history(request.release)));
         // Which cluster this is matters to a journal (--finish's check); `--diagnose` writes
         // none, and with the namespace known it spares the kubectl process.
         let skip_cluster = request.current_only && request.namespace.is_some();
-        let mut cluster_thread =
+        let cluster_thread =
             (!skip_cluster).then(|| scope.spawn(move || self.kubectl.cluster_target()));
         // How a revision is read depends on the major; remembered per binary, so this is
         // rarely a process of its own, and the reads above do not wait for it.
         let version = helm.version().map_err(failed(Step::HelmVersion, None))?;
         let major = version.major;
-        let current = scope.spawn(move || self.revision(None, major));
+        let newest_deployed = request.newest_deployed;
+        let current = scope.spawn(move || self.newest(major, newest_deployed));
         let early_target = request
             .revision
             .map(|r| scope.spawn(move || self.revision(Some(r), major)));
-        let mut cluster = None;
-        let namespace = match request.namespace {
-            Some(ns) => Ok(ns.to_string()),
-            None => join(cluster_thread.take().expect("spawned")).map(|(known, ns)| {
-                cluster = Some(known);
-                ns.unwrap_or_else(|| "default".into())
-            }),
-        };
         let known = Some(&version);
-        let history = join(history).map_err(failed(Step::HelmHistory, known))?;
+        let mut current = Some(current);
+        let mut current_read = None;
+        let history = match history {
+            Some(thread) => join(thread).map_err(failed(Step::HelmHistory, known))?,
+            None => {
+                let reading = current.take().expect("spawned");
+                let (documents, row) = join(reading).map_err(failed(Step::HelmGet, known))?;
+                current_read = Some(documents);
+                match row.filter(|r| r.status == "deployed") {
+                    Some(row) => vec![row],
+                    None => helm
+                        .history(request.release)
+                        .map_err(failed(Step::HelmHistory, known))?,
+                }
+            }
+        };
+        let (namespace, cluster) =
+            namespace_and_cluster(request.namespace, cluster_thread.map(join));
         let namespace = namespace.map_err(failed(Step::Namespace, known))?;
-        // Knowing the cluster is for --finish's check, never a reason to stop a rollback.
-        let cluster = match cluster_thread {
-            Some(thread) => join(thread).ok().map(|c| c.0),
-            None => cluster,
-        }
-        .unwrap_or_default();
         let (from_revision, to_revision) = match request.current_only {
             true => release::newest(&history).map(|n| (n, n)),
             false => release::resolve_revisions(&history, request.revision),
         }
         .map_err(failed(Step::Revision, known))?;
-        let current = join(current).map_err(failed(Step::HelmGet, known))?;
+        let current = match (current_read, current) {
+            (Some(documents), _) => documents,
+            (None, thread) => {
+                join(thread.expect("spawned"))
+                    .map_err(failed(Step::HelmGet, known))?
+                    .0
+            }
+        };
         let target = match early_target {
             Some(thread) => join(thread),
             None if request.current_only => Ok(StoredDocuments {

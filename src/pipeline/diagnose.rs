@@ -45,6 +45,19 @@ pub fn diagnose(
     tools: &Tools,
     started: Instant,
 ) -> Ending {
+    diagnose_listed(invocation, env, tools, started, false)
+}
+
+/// `--diagnose` of a release; `listed_deployed` when `helm list` just showed its newest
+/// revision deployed (the incident view), which spares the `helm history` process while the
+/// newest revision still says so (see `capture::Request::newest_deployed`).
+pub fn diagnose_listed(
+    invocation: &Invocation,
+    env: &dyn Fn(&str) -> Option<String>,
+    tools: &Tools,
+    started: Instant,
+    listed_deployed: bool,
+) -> Ending {
     let request = capture::Request {
         release: &invocation.release,
         namespace: invocation.kube.namespace.as_deref(),
@@ -56,6 +69,7 @@ pub fn diagnose(
         // The drift check is the costly part (a dry run of every object): --no-verify skips it.
         with_dry_run: !invocation.own.no_verify,
         current_only: true,
+        newest_deployed: listed_deployed,
     };
     let seen = match capture::capture(&request, &tools.helm, &tools.kubectl) {
         Ok(captured) => seen_in_full(captured, tools),
@@ -161,8 +175,16 @@ fn strays_of(snapshot: &Snapshot, tools: &Tools) -> anyhow::Result<(Vec<Stray>, 
 /// out (its strays then name an older revision, or none).
 fn older_manifests(snapshot: &Snapshot, tools: &Tools) -> Vec<(u64, Vec<ObjectRef>)> {
     let (release, major) = (snapshot.release.name.as_str(), snapshot.helm.major);
-    let older: Vec<u64> = snapshot
-        .history
+    // A history of the newest revision alone, past revision 1, is the incident view's row
+    // (`capture::Request::newest_deployed`): the older revisions are asked for now.
+    let history = match snapshot.history.len() == 1 && snapshot.from_revision > 1 {
+        true => tools
+            .helm
+            .history(release)
+            .unwrap_or_else(|_| snapshot.history.clone()),
+        false => snapshot.history.clone(),
+    };
+    let older: Vec<u64> = history
         .iter()
         .map(|r| r.revision)
         .filter(|r| *r != snapshot.from_revision)

@@ -99,7 +99,9 @@ fn diagnose_one(
     release: &ListedRelease,
 ) -> Entry {
     let one = invocation.for_release(&release.name, &release.namespace);
-    let ending = diagnose::diagnose(&one, env, &tools.for_release(&one), Instant::now());
+    let deployed = release.status == "deployed";
+    let tools = tools.for_release(&one);
+    let ending = diagnose::diagnose_listed(&one, env, &tools, Instant::now(), deployed);
     match (ending.diagnosis, ending.error_line) {
         (Some(diagnosis), _) => Entry::Diagnosed(diagnosis),
         (None, line) => Entry::Unreadable {

@@ -179,6 +179,7 @@ fn capture_request(invocation: &Invocation) -> capture::Request<'_> {
         force_conflicts: invocation.rollback.force_conflicts,
         with_dry_run: !invocation.own.no_preflight,
         current_only: false,
+        newest_deployed: false,
     }
 }
 
