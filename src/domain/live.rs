@@ -169,6 +169,15 @@ pub fn flatten(document: KubeDocument, out: &mut Vec<LiveObject>) {
     }
 }
 
+/// Drops `metadata.managedFields`: who wrote which field and when, often as large as the rest
+/// of the object, and read by no decision here. Objects held for comparison (the dry run's
+/// predictions, live bodies) are kept without it, which bounds memory on large releases.
+pub fn drop_managed_fields(object: &mut serde_json::Value) {
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        metadata.remove("managedFields");
+    }
+}
+
 /// An object as the API server returned it, fit to print: a Secret's values (`data`,
 /// `stringData`, and kubectl's last-applied copy of them) replaced by `<redacted>`, and the
 /// managed fields, which say who wrote what and when, left out.
@@ -182,8 +191,8 @@ pub fn without_secret_values(mut object: serde_json::Value) -> serde_json::Value
             }
         }
     }
+    drop_managed_fields(&mut object);
     if let Some(metadata) = object["metadata"].as_object_mut() {
-        metadata.remove("managedFields");
         let annotations = metadata.get_mut("annotations");
         if let Some(annotations) = annotations.and_then(|a| a.as_object_mut()) {
             if let Some(copy) = annotations

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use super::api_paths::{collection_path, segment};
 use super::Kubectl;
 use crate::domain::dry_run::{self, takes_strategic_merge, Answer, WriteMethod};
+use crate::domain::live;
 use crate::domain::manifest::Document;
 use crate::domain::model::ObjectRef;
 use crate::domain::strategic;
@@ -187,9 +188,10 @@ impl DryRunWrite<'_> {
         );
         match answer {
             Answer::Accepted => {
-                let object = serde_json::from_slice(&response.body).with_context(|| {
+                let mut object = serde_json::from_slice(&response.body).with_context(|| {
                     format!("{} answered something that is not JSON", self.collection)
                 })?;
+                live::drop_managed_fields(&mut object);
                 result.objects.push(object);
                 // 201: a server-side apply creates what is not there, as a POST does.
                 if !creating && response.status == 200 {

@@ -25,7 +25,7 @@ pub use self::claims::Claims;
 pub use self::dry_run::DryRun;
 
 use self::api_paths::{query, segment};
-use crate::domain::live::{flatten, KubeDocument, StoredData};
+use crate::domain::live::{self, flatten, KubeDocument, StoredData};
 use crate::domain::model::{Cluster, LiveObject, ObjectRef};
 use crate::io::exec::{self, Output};
 use crate::io::kube_api::{Proxy, Request};
@@ -161,7 +161,9 @@ impl Kubectl {
         objects: &[ObjectRef],
         release_namespace: &str,
     ) -> Result<Vec<serde_json::Value>> {
-        self.read(objects, release_namespace)
+        let mut values: Vec<serde_json::Value> = self.read(objects, release_namespace)?;
+        values.iter_mut().for_each(live::drop_managed_fields);
+        Ok(values)
     }
 
     /// The pods of a Job, by the `job-name` label its controller gives them. As the API server
@@ -195,7 +197,7 @@ impl Kubectl {
         objects: &[ObjectRef],
         release_namespace: &str,
     ) -> Result<(Vec<serde_json::Value>, Vec<LiveObject>)> {
-        let values: Vec<serde_json::Value> = self.read(objects, release_namespace)?;
+        let values = self.objects(objects, release_namespace)?;
         let mut live = Vec::new();
         for value in &values {
             let document =
